@@ -1,0 +1,61 @@
+"""The model's constraints: size, building blocks, and that it computes and learns."""
+import pytest
+import torch
+import torch.nn as nn
+
+from model import Net, count_parameters
+
+MAX_PARAMETERS = 20_000      # the assignment's hard limit
+PARAMETER_BUDGET = 7_578     # the default model's own budget: growing it must be a decision
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return Net()
+
+
+def test_parameter_count_is_within_limit_and_budget(net):
+    params = count_parameters(net)
+    assert params < MAX_PARAMETERS
+    assert params <= PARAMETER_BUDGET, f"the default model grew to {params:,} parameters"
+
+
+def test_uses_batch_norm(net):
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+
+def test_uses_dropout(net):
+    dropouts = [m for m in net.modules() if isinstance(m, (nn.Dropout, nn.Dropout2d))]
+    assert dropouts and all(0 < m.p < 1 for m in dropouts)
+
+
+def test_uses_global_average_pooling(net):
+    pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    assert pools and all(m.output_size in (1, (1, 1)) for m in pools)
+
+
+def test_has_no_fully_connected_layer(net):
+    assert not any(isinstance(m, nn.Linear) for m in net.modules())
+
+
+def test_output_is_log_probabilities_for_each_image(net):
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.randn(5, 1, 28, 28))
+    assert out.shape == (5, 10)
+    assert torch.allclose(out.exp().sum(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_backward_pass_reaches_every_parameter():
+    torch.manual_seed(0)
+    model = Net().train()
+    loss = nn.functional.nll_loss(model(torch.randn(8, 1, 28, 28)), torch.arange(8))
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_width_trades_parameters():
+    sizes = [count_parameters(Net(width=w)) for w in (4, 6, 8, 12)]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 4

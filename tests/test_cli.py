@@ -1,0 +1,48 @@
+"""The training command end to end, as a user runs it."""
+import json
+import subprocess
+import sys
+
+import torch
+
+import mnist_99_4
+from model import Net
+
+
+def test_dry_run_trains_and_writes_its_outputs(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "mnist_99_4.py", "--dry-run", "--data-dir", mnist_dir,
+                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Total params" in result.stdout and "Device: cpu" in result.stdout
+    assert "test accuracy" in result.stdout
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["params"] == sum(p.numel() for p in Net().parameters())
+    assert 0 <= metrics["test_accuracy"] <= 100 and metrics["seconds"] > 0
+    assert metrics["args"]["dry_run"] is True and len(metrics["history"]) == 1
+    Net().load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    assert "Total params" in (out / "train.log").read_text()
+    assert (out / "curves.png").stat().st_size > 0
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_same_seed_gives_the_same_numbers_on_cpu(tmp_path, mnist_dir):
+    def history(name, seed):
+        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--seed", str(seed),
+                "--data-dir", mnist_dir, "--out", str(tmp_path / name)]
+        assert mnist_99_4.main(args) == 0
+        rows = json.loads((tmp_path / name / "metrics.json").read_text())["history"]
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+    first, again, other = history("a", 3), history("b", 3), history("c", 4)
+    assert first == again
+    assert first != other
+
+
+def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "val_accuracy" in metrics["history"][0] and "test_accuracy" not in metrics["history"][0]
+    assert "Training on 55,000 images" in (out / "train.log").read_text()
