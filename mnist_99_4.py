@@ -32,6 +32,7 @@ from torchsummary import summary
 from tqdm import tqdm
 
 import data
+import digit_image
 import plots
 from model import DEFAULT_WIDTH, Net, count_parameters
 
@@ -246,16 +247,44 @@ def set_rng_state(state, generator, device):
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
+def load_resume_checkpoint(path):
+    """The saved state of an interrupted run, or a UsageError saying why not."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise UsageError(f"--resume {path}: no such file") from None
+    except Exception:
+        raise UsageError(f"--resume {path}: not a checkpoint written by this program") from None
+    if not isinstance(checkpoint, dict) or not {"args", "epoch", "model", "rng"} <= checkpoint.keys():
+        raise UsageError(f"--resume {path}: a PyTorch file, but not a training checkpoint of this program")
+    return checkpoint
+
+
+def writable_output_dir(path):
+    """Create the output folder and prove it takes files, before any work starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
+    return path
+
+
 def train_command(args):
-    resume = torch.load(args.resume, weights_only=False) if args.resume else None
-    if resume:
-        args = argparse.Namespace(**{**resume["args"], "resume": args.resume})
+    resume = load_resume_checkpoint(args.resume) if args.resume else None
+    if resume:  # the original run's settings and folder: the schedule must not change
+        args = argparse.Namespace(**{**resume["args"], "resume": args.resume,
+                                     "out": str(Path(args.resume).parent)})
     if args.epochs is None:
         args.epochs = 1 if args.dry_run else DEFAULTS["epochs"]
+    if not 0 <= args.val < 60_000:
+        raise UsageError(f"--val {args.val}: must be between 0 and 59,999 training images")
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
-    out = Path(args.out) if args.out else new_run_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_output_dir(Path(args.out) if args.out else new_run_dir())
+    args.out = str(out)
     log = RunLog(out / "train.log")
 
     torch.manual_seed(args.seed)
@@ -344,6 +373,103 @@ def train_command(args):
     return 0
 
 
+# ---------------------------------------------------------------- using a trained model
+
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
+
+
+def load_trained_model(path, device):
+    """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
+
+    The width is read off the weights, so any --width the model was trained
+    with loads. Anything else is refused with a message that says what it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise UsageError(f"{path}: not a PyTorch checkpoint (torch.load cannot read it)") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a resumable training checkpoint
+    first_conv = state.get("features.0.0.weight") if isinstance(state, dict) else None
+    if first_conv is None or first_conv.dim() != 4:
+        raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
+    model = Net(width=first_conv.shape[0])
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise UsageError(f"{path}: the weights of a different architecture than model.Net "
+                         f"(width {first_conv.shape[0]}); was it trained with another version?") from None
+    return model.to(device).eval()
+
+
+def evaluate_command(args):
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    data.prepare_mnist(args.data_dir)
+    images, labels = data.load_mnist(args.data_dir, train=False)
+    log_probs = predict_batches(model, images, device)
+    predicted = log_probs.argmax(1)
+    confusion = torch.zeros(10, 10, dtype=torch.long)
+    confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    accuracy = 100 * (predicted == labels).float().mean().item()
+
+    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, width {model.width}")
+    print(f"Test accuracy: {accuracy:.2f}% ({int((predicted == labels).sum()):,} of {len(labels):,})")
+    print("Per class:  " + "  ".join(f"{d}: {100 * confusion[d, d] / confusion[d].sum():.2f}%"
+                                     for d in range(10)))
+    print("Confusion matrix (rows: true digit, columns: predicted):")
+    print("      " + "".join(f"{d:>6}" for d in range(10)))
+    for d in range(10):
+        print(f"{d:>6}" + "".join(f"{int(c):>6}" for c in confusion[d]))
+    if args.confusion_png:
+        plots.plot_confusion_matrix(confusion, args.confusion_png)
+        print(f"Wrote {args.confusion_png}")
+    if args.errors_png:
+        wrong = (predicted != labels).nonzero().flatten()[:args.max_errors]
+        confidence = log_probs[wrong].exp().max(1).values
+        plots.plot_misclassified(images[wrong], labels[wrong], predicted[wrong], confidence, args.errors_png)
+        print(f"Wrote {args.errors_png} ({len(wrong)} of {int((predicted != labels).sum())} errors)")
+    return 0
+
+
+def predict_command(args):
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    failures = 0
+    for path in args.images:
+        try:
+            digit = digit_image.load_digit(path)
+        except (OSError, ValueError) as error:  # missing, unreadable, not an image, no ink
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            print(f"{path}: error: {reason}", file=sys.stderr)
+            failures += 1
+            continue
+        probs = predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
+        top = probs.topk(args.top_k)
+        print(f"{path}: " + ", ".join(f"{int(d)} ({100 * p:.1f}%)" for p, d in zip(top.values, top.indices)))
+    return 1 if failures else 0
+
+
+def export_command(args):
+    model = load_trained_model(args.checkpoint, torch.device("cpu"))
+    example = data.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+    tmp = Path(args.onnx).with_name(f".{Path(args.onnx).name}.{os.getpid()}.tmp")
+    try:
+        torch.onnx.export(model, (example,), str(tmp), input_names=["image"], output_names=["log_probs"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
+                          verbose=False)
+        os.replace(tmp, args.onnx)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, normalized as model.py says; "
+          f"output 'log_probs' (N, 10)")
+    return 0
+
+
 # ---------------------------------------------------------------- command line
 
 
@@ -399,15 +525,50 @@ def add_train_arguments(parser):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description="Train a tiny CNN to 99.4%% on MNIST, and use it. "
                     "With no command, trains (the same as 'train').")
     commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}")
     add_train_arguments(commands.add_parser("train", help="train the model (the default command)"))
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
+    add_checkpoint_arguments(evaluate)
+    evaluate.add_argument("--data-dir", default=DEFAULTS["data_dir"], metavar="DIR",
+                          help=f"where MNIST is kept (default: {DEFAULTS['data_dir']})")
+    evaluate.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
+    evaluate.add_argument("--errors-png", metavar="PNG", help="also draw misclassified digits here")
+    evaluate.add_argument("--max-errors", type=positive_int, default=64, metavar="N",
+                          help="at most this many digits in --errors-png (default: 64)")
+
+    predict = commands.add_parser("predict", help="read the digit in each image file")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... of any size")
+    add_checkpoint_arguments(predict)
+    predict.add_argument("--top-k", type=int, default=1, choices=range(1, 11), metavar="K",
+                         help="show the K likeliest digits (default: 1)")
+
+    export = commands.add_parser("export", help="write the trained model as ONNX")
+    add_checkpoint_arguments(export, device=False)
+    export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
     return parser
 
 
-COMMANDS = {"train": train_command}
+def add_checkpoint_arguments(parser, device=True):
+    parser.add_argument("--checkpoint", default=str(SHIPPED_WEIGHTS), metavar="PATH",
+                        help="trained weights, a model.pt of a run (default: the shipped mnist_net.pt)")
+    if device:
+        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                            help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
+
+
+COMMANDS = {"train": train_command, "evaluate": evaluate_command,
+            "predict": predict_command, "export": export_command}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument gets one line, not the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv=None):
@@ -417,9 +578,15 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, data.DataError) as error:
+    except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, UsageError) else 1
+        return 2
+    except data.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # outside the training loop, which saves its own state
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

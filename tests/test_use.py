@@ -1,0 +1,86 @@
+"""Using the trained model: the shipped weights, evaluate, predict and export."""
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import data
+import mnist_99_4
+from digit_pictures import STYLES
+
+SHIPPED = mnist_99_4.SHIPPED_WEIGHTS
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def test_set(mnist_dir):
+    return data.load_mnist(mnist_dir, train=False)
+
+
+def test_shipped_weights_reach_99_4_on_the_real_test_set(test_set):
+    images, labels = test_set
+    state = torch.load(SHIPPED, weights_only=True)
+    net = mnist_99_4.Net()
+    net.load_state_dict(state)
+    log_probs = mnist_99_4.predict_batches(net, images, CPU)
+    accuracy = 100 * (log_probs.argmax(1) == labels).float().mean().item()
+    assert accuracy >= 99.4
+
+
+def test_evaluate_reports_accuracy_per_class_and_writes_pictures(tmp_path, mnist_dir):
+    confusion_png, errors_png = tmp_path / "confusion.png", tmp_path / "errors.png"
+    result = subprocess.run([sys.executable, "mnist_99_4.py", "evaluate", "--data-dir", mnist_dir,
+                             "--confusion-png", str(confusion_png), "--errors-png", str(errors_png)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"Test accuracy: ([\d.]+)%", result.stdout).group(1))
+    assert accuracy >= 99.4
+    assert len(re.findall(r"\d: \d+\.\d\d%", result.stdout)) == 10
+    assert confusion_png.stat().st_size > 0 and errors_png.stat().st_size > 0
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_predict_reads_digits_drawn_as_people_draw_them(style, tmp_path, test_set, capsys):
+    images, labels = test_set
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(30):
+        path = tmp_path / f"{i}-{style}"
+        STYLES[style](images[i].numpy(), rng).save(path)
+        paths.append(str(path))
+
+    assert mnist_99_4.main(["predict", *paths]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    predicted = [int(re.match(rf"{re.escape(p)}: (\d) \(\d+\.\d%\)$", line).group(1))
+                 for p, line in zip(paths, lines)]
+    correct = sum(p == int(t) for p, t in zip(predicted, labels[:30]))
+    assert correct >= 28, f"{correct}/30 correct for {style}"
+
+
+def test_predict_top_k_lists_k_digits_in_order(tmp_path, test_set, capsys):
+    path = tmp_path / "seven.png"
+    STYLES["paper.jpg"](test_set[0][0].numpy(), np.random.default_rng(1)).save(path)
+    assert mnist_99_4.main(["predict", str(path), "--top-k", "3"]) == 0
+    line = capsys.readouterr().out.strip()
+    percents = [float(p) for p in re.findall(r"\d \((\d+\.\d)%\)", line)]
+    assert line.startswith(f"{path}: 7 (") and len(percents) == 3 and percents == sorted(percents, reverse=True)
+
+
+def test_onnx_export_agrees_with_pytorch_on_real_digits(tmp_path, test_set):
+    ort = pytest.importorskip("onnxruntime")
+    onnx_path = tmp_path / "mnist_net.onnx"
+    assert mnist_99_4.main(["export", "--onnx", str(onnx_path)]) == 0
+
+    images = data.normalize(test_set[0][:1000]).unsqueeze(1)
+    session = ort.InferenceSession(str(onnx_path))
+    onnx_out = session.run(None, {"image": images.numpy()})[0]
+    net = mnist_99_4.load_trained_model(SHIPPED, CPU)
+    with torch.no_grad():
+        torch_out = net(images).numpy()
+    assert onnx_out.shape == (1000, 10)
+    assert np.abs(onnx_out - torch_out).max() < 1e-4
+    assert (onnx_out.argmax(1) == torch_out.argmax(1)).all()
