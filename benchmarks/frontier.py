@@ -1,0 +1,49 @@
+"""Plot final test accuracy (mean and range over seeds) against parameter count.
+
+    python benchmarks/frontier.py benchmarks/results/seeds_w5-6-8-10.json
+
+Reads the JSON that `benchmarks/seeds.py --widths ...` writes and draws
+images/frontier.png (or --out).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import plots  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", help="JSON files written by benchmarks/seeds.py")
+    parser.add_argument("--out", default=str(ROOT / "images" / "frontier.png"),
+                        help="PNG to write (default: images/frontier.png)")
+    args = parser.parse_args()
+    summaries = [s for path in args.results for s in json.loads(Path(path).read_text())["summaries"]]
+    summaries.sort(key=lambda s: s["params"])
+
+    fig, ax = plots.plt.subplots(figsize=(7, 4.2))
+    params = [s["params"] for s in summaries]
+    means = [s["mean"] for s in summaries]
+    ax.vlines(params, [s["min"] for s in summaries], [s["max"] for s in summaries], color="tab:blue",
+              linewidth=2, label="range over seeds")
+    ax.plot(params, means, "o-", color="tab:blue", label="mean over seeds")
+    for s in summaries:
+        ax.annotate(f"width {s['width']}\n{s['runs_at_or_above_99_4']}/{len(s['seeds'])} ≥ 99.4%",
+                    (s["params"], s["min"]), textcoords="offset points", xytext=(0, -26),
+                    ha="center", fontsize=8)
+    ax.axhline(99.4, color="gray", linestyle="--", linewidth=1, label="99.4%")
+    seeds = len(summaries[0]["seeds"])
+    ax.set(xlabel="parameters", ylabel="final test accuracy (%)",
+           title=f"Accuracy against size ({seeds} seeds per width, {summaries[0]['epochs']} epochs)")
+    ax.set_ylim(min(s["min"] for s in summaries) - 0.15, max(s["max"] for s in summaries) + 0.1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    plots.save_figure(fig, args.out)
+    print(f"Wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

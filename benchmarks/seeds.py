@@ -1,0 +1,99 @@
+"""Train the default recipe on several seeds (and widths) and tabulate the final test accuracy.
+
+    python benchmarks/seeds.py                         # default width, seeds 0-4
+    python benchmarks/seeds.py --widths 5 6 8 10       # the parameter/accuracy frontier
+
+Each run is a full `python mnist_99_4.py --seed S --width W` with everything
+else at its default; the figure per run is the final model's test accuracy
+after the fixed schedule. Writes a Markdown table and a JSON file of every
+run to --out (default benchmarks/results/), then prints the table.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(width, seed, run_dir, threads, extra_args):
+    """One full training run in a fresh process; returns its metrics.json."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    command = [sys.executable, str(ROOT / "mnist_99_4.py"), "--width", str(width), "--seed", str(seed),
+               "--out", str(run_dir), *extra_args]
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: run width {width} seed {seed} failed: {result.stderr.strip().splitlines()[-1]}")
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def summarize(runs):
+    accuracies = [r["test_accuracy"] for r in runs]
+    return {"width": runs[0]["width"], "params": runs[0]["params"], "epochs": runs[0]["epochs"],
+            "seeds": [r["args"]["seed"] for r in runs], "test_accuracy": accuracies,
+            "mean": statistics.mean(accuracies),
+            "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "min": min(accuracies), "max": max(accuracies),
+            "runs_at_or_above_99_4": sum(a >= 99.4 for a in accuracies),
+            "seconds_per_run": statistics.mean(r["seconds"] for r in runs)}
+
+
+def markdown_table(summaries):
+    seeds = summaries[0]["seeds"]
+    head = ("| width | params | epochs | " + " | ".join(f"seed {s}" for s in seeds)
+            + " | mean | std | min | >= 99.4% | s/run |")
+    rule = "|" + "---|" * (head.count("|") - 1)
+    rows = [f"| {s['width']} | {s['params']:,} | {s['epochs']} | "
+            + " | ".join(f"{a:.2f}" for a in s["test_accuracy"])
+            + f" | {s['mean']:.2f} | {s['std']:.2f} | {s['min']:.2f} | "
+              f"{s['runs_at_or_above_99_4']}/{len(s['seeds'])} | {s['seconds_per_run']:.0f} |"
+            for s in summaries]
+    return "\n".join([head, rule, *rows])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[8], help="network widths (default: 8)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                        help="random seeds (default: 0 1 2 3 4)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time, sharing the cores; s/run is then per shared run (default: 1)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
+                        help="folder for the table, the JSON and every run (default: benchmarks/results)")
+    parser.add_argument("--name", default=None, help="file name stem (default: seeds_w<widths>)")
+    args, extra_args = parser.parse_known_args()  # anything else goes to mnist_99_4.py
+
+    out = Path(args.out)
+    name = args.name or "seeds_w" + "-".join(map(str, args.widths))
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    jobs = [(w, s) for w in args.widths for s in args.seeds]
+    started = time.perf_counter()
+    results = {}
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = {job: pool.submit(train, *job, out / "runs" / f"w{job[0]}_seed{job[1]}", threads, extra_args)
+                   for job in jobs}
+        for (width, seed), future in futures.items():
+            results[width, seed] = metrics = future.result()
+            print(f"width {width} seed {seed}: {metrics['test_accuracy']:.2f}% "
+                  f"({metrics['params']:,} parameters, {metrics['seconds']:.0f} s)", flush=True)
+
+    summaries = [summarize([results[w, s] for s in args.seeds]) for w in args.widths]
+    table = markdown_table(summaries)
+    command = " ".join(["python", "benchmarks/seeds.py", *sys.argv[1:]])
+    report = {"command": command, "wall_clock_seconds": time.perf_counter() - started,
+              "device": results[jobs[0]]["device"], "precision": results[jobs[0]]["precision"],
+              "torch": results[jobs[0]]["torch"], "jobs": args.jobs, "summaries": summaries}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text(f"`{command}`\n\n{table}\n")
+    print(f"\n{table}\n\nWrote {out / (name + '.json')} and {out / (name + '.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Time the default training run against a reference pipeline in the seed projects' style.
+
+    python benchmarks/speed.py
+
+Both run here, one after the other, on the same machine:
+
+- reference: the usual course-project pipeline. torchvision PIL transforms per
+  image (RandomRotation(7), ToTensor, Normalize) in a DataLoader with 2 workers,
+  batch 128, SGD with Nesterov momentum and OneCycleLR, 15 epochs, float32,
+  evaluating the test set after every epoch. The network is this project's
+  default Net, so the difference is the pipeline alone. Only part of an epoch
+  is timed (--reference-batches); the 15-epoch time is scaled from it.
+- default: `python mnist_99_4.py` exactly as a user runs it, timed from start
+  to exit (start-up, data loading, training, evaluation and saving included).
+
+Prints both times, the speed-up, the final accuracy, and images per second for
+training and evaluation; writes the same to benchmarks/results/speed.json.
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import data  # noqa: E402
+import mnist_99_4  # noqa: E402
+from model import Net  # noqa: E402
+
+REFERENCE = dict(epochs=15, batch_size=128, max_lr=0.02, workers=2, rotation=7, test_batch=1000)
+
+
+def reference_loaders(data_dir):
+    normalize = transforms.Normalize((data.MNIST_MEAN,), (data.MNIST_STD,))
+    train_set = datasets.MNIST(data_dir, train=True, transform=transforms.Compose(
+        [transforms.RandomRotation(REFERENCE["rotation"]), transforms.ToTensor(), normalize]))
+    test_set = datasets.MNIST(data_dir, train=False,
+                              transform=transforms.Compose([transforms.ToTensor(), normalize]))
+    train_loader = DataLoader(train_set, batch_size=REFERENCE["batch_size"], shuffle=True,
+                              num_workers=REFERENCE["workers"], persistent_workers=True)
+    test_loader = DataLoader(test_set, batch_size=REFERENCE["test_batch"], num_workers=REFERENCE["workers"])
+    return train_loader, test_loader
+
+
+def time_reference(data_dir, timed_batches):
+    """Seconds for one reference epoch (train, then test), from `timed_batches` timed batches."""
+    torch.manual_seed(0)
+    train_loader, test_loader = reference_loaders(data_dir)
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=REFERENCE["max_lr"], momentum=0.9, nesterov=True,
+                                weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=REFERENCE["max_lr"], pct_start=0.2,
+                                                    epochs=REFERENCE["epochs"],
+                                                    steps_per_epoch=len(train_loader))
+    warmup = 5  # the workers' start-up and the first allocations are not a steady state
+    model.train()
+    for step, (x, y) in enumerate(train_loader):
+        if step == warmup:
+            started = time.perf_counter()
+        if step == warmup + timed_batches:
+            break
+        loss = F.nll_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    train_seconds = (time.perf_counter() - started) / timed_batches * len(train_loader)
+
+    model.eval()
+    started = time.perf_counter()
+    with torch.no_grad():
+        for x, y in test_loader:
+            model(x).argmax(1).eq(y).sum()
+    test_seconds = time.perf_counter() - started
+    return train_seconds, test_seconds
+
+
+def time_default_run(out):
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "mnist_99_4.py"), "--out", str(out)], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    wall_clock = time.perf_counter() - started
+    return wall_clock, json.loads((out / "metrics.json").read_text())
+
+
+def evaluation_images_per_second(model_path, data_dir, repeats=3):
+    model = mnist_99_4.load_trained_model(model_path, torch.device("cpu"))
+    images, _ = data.load_mnist(data_dir, train=False)
+    mnist_99_4.predict_batches(model, images, torch.device("cpu"))  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        mnist_99_4.predict_batches(model, images, torch.device("cpu"))
+    return repeats * len(images) / (time.perf_counter() - started)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reference-batches", type=int, default=100,
+                        help="reference training batches to time, of 469 an epoch (default: 100)")
+    parser.add_argument("--data-dir", default=str(ROOT / "data"), help="MNIST folder (default: data)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
+                        help="folder for speed.json and the default run (default: benchmarks/results)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    data.prepare_mnist(args.data_dir)
+
+    print(f"Reference pipeline: timing {args.reference_batches} training batches and one test pass...",
+          flush=True)
+    ref_train, ref_test = time_reference(args.data_dir, args.reference_batches)
+    reference_total = REFERENCE["epochs"] * (ref_train + ref_test)
+    print(f"  {ref_train:.1f} s per training epoch + {ref_test:.1f} s per test pass "
+          f"-> {reference_total:.0f} s for {REFERENCE['epochs']} epochs", flush=True)
+
+    print("Default run: python mnist_99_4.py ...", flush=True)
+    wall_clock, metrics = time_default_run(out / "speed_default_run")
+    train_images_per_s = 60_000 * metrics["epochs"] / metrics["seconds"]
+    eval_images_per_s = evaluation_images_per_second(out / "speed_default_run" / "model.pt", args.data_dir)
+
+    result = {
+        "command": "python benchmarks/speed.py " + " ".join(sys.argv[1:]),
+        "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
+        "reference": {"seconds_15_epochs_scaled": reference_total, "train_seconds_per_epoch": ref_train,
+                      "test_seconds_per_pass": ref_test, "timed_batches": args.reference_batches,
+                      "train_images_per_s": 60_000 / ref_train, "eval_images_per_s": 10_000 / ref_test,
+                      **REFERENCE},
+        "default": {"wall_clock_seconds": wall_clock, "training_loop_seconds": metrics["seconds"],
+                    "epochs": metrics["epochs"], "test_accuracy": metrics["test_accuracy"],
+                    "params": metrics["params"], "device": metrics["device"],
+                    "precision": metrics["precision"], "train_images_per_s": train_images_per_s,
+                    "eval_images_per_s": eval_images_per_s},
+        "speedup": reference_total / wall_clock,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"""
+| pipeline | time for the full run | train images/s | eval images/s | final test accuracy |
+|---|---|---|---|---|
+| reference (PIL + DataLoader, 15 epochs, scaled) | {reference_total:.0f} s | {60_000 / ref_train:,.0f} | {10_000 / ref_test:,.0f} | not run |
+| default (`python mnist_99_4.py`, {metrics['epochs']} epochs) | {wall_clock:.0f} s | {train_images_per_s:,.0f} | {eval_images_per_s:,.0f} | {metrics['test_accuracy']:.2f}% |
+
+Speed-up: {result['speedup']:.1f}x   (wrote {out / 'speed.json'})""")
+
+
+if __name__ == "__main__":
+    main()
