@@ -200,17 +200,15 @@ class RunLog:
 
 
 def save_atomically(obj, path):
-    """torch.save or JSON to a temporary name, then rename: a crash never leaves half a file."""
+    """torch.save, or JSON for a .json path, written whole or not at all."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix == ".json":
-            tmp.write_text(json.dumps(obj, indent=2) + "\n")
-        else:
-            torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    if path.suffix == ".json":
+        payload = (json.dumps(obj, indent=2) + "\n").encode()
+    else:
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        payload = buffer.getvalue()
+    data.write_atomically(path, payload)
 
 
 def new_run_dir():

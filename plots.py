@@ -1,24 +1,20 @@
 """PNG figures of a run: training curves, confusion matrix, misclassified digits."""
-import os
-from pathlib import Path
+import io
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no window: works on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from data import write_atomically  # noqa: E402
+
 
 def save_figure(fig, path):
-    """Save atomically: a temporary name beside `path`, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        tmp.unlink(missing_ok=True)
+    """Save as PNG, written whole or not at all, and free the figure."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
 
 
 def plot_training_curves(history, path, eval_name="test"):

@@ -151,7 +151,7 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     mnist_99_4.save_atomically({"version": 1}, path)
 
     def crash_half_way(obj, f):
-        open(f, "wb").write(b"half")
+        f.write(b"half")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash_half_way)
