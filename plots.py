@@ -62,4 +62,5 @@ def plot_misclassified(images, true_labels, predicted, confidence, path, columns
             ax.imshow(images[i], cmap="gray_r")
             ax.set_title(f"{int(true_labels[i])}→{int(predicted[i])} ({confidence[i]:.0%})", fontsize=8)
     fig.suptitle("Misclassified test digits: true → predicted (confidence)", fontsize=10)
+    fig.tight_layout()
     save_figure(fig, path)
