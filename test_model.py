@@ -6,7 +6,7 @@ import torch.nn as nn
 from model import Net, count_parameters
 
 MAX_PARAMETERS = 20_000      # the assignment's hard limit
-PARAMETER_BUDGET = 7_142     # the default model's own budget: growing it must be a decision
+PARAMETER_BUDGET = 10_904    # the default model's own budget: growing it must be a decision
 
 
 @pytest.fixture(scope="module")

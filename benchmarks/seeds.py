@@ -4,7 +4,7 @@
     python benchmarks/seeds.py --widths 5 6 8 10       # the parameter/accuracy frontier
 
 Each run is a full `python mnist_99_4.py --seed S --width W` with everything
-else at its default; the figure per run is the final model's test accuracy
+else at its default (a run already in --out is reused); the figure per run is the final model's test accuracy
 after the fixed schedule. Writes a Markdown table and a JSON file of every
 run to --out (default benchmarks/results/), then prints the table.
 """
@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def train(width, seed, run_dir, threads, extra_args):
-    """One full training run in a fresh process; returns its metrics.json."""
+    """One full training run in a fresh process; returns its metrics.json.
+
+    A run that already finished in `run_dir` is reused, so an interrupted
+    benchmark continues where it stopped and a table can be rebuilt at once.
+    """
+    if (run_dir / "metrics.json").exists() and not extra_args:
+        return json.loads((run_dir / "metrics.json").read_text())
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     command = [sys.executable, str(ROOT / "mnist_99_4.py"), "--width", str(width), "--seed", str(seed),
                "--out", str(run_dir), *extra_args]
