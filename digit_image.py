@@ -69,7 +69,8 @@ def center_of_mass(image):
 def load_digit(path):
     """A (28, 28) uint8 array, white digit on black, from an image file of any size.
 
-    Raises FileNotFoundError, NotAnImageError-like ValueError or NoDigitError.
+    Raises OSError when the file cannot be read, ValueError when it is not an
+    image, and NoDigitError (a ValueError) when it holds no ink.
     """
     try:
         with Image.open(path) as image:
