@@ -475,14 +475,10 @@ def predict_command(args):
 def export_command(args):
     model = load_trained_model(args.checkpoint, torch.device("cpu"))
     example = data.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
-    tmp = Path(args.onnx).with_name(f".{Path(args.onnx).name}.{os.getpid()}.tmp")
-    try:
-        torch.onnx.export(model, (example,), str(tmp), input_names=["image"], output_names=["log_probs"],
-                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
-                          verbose=False)
-        os.replace(tmp, args.onnx)
-    finally:
-        tmp.unlink(missing_ok=True)
+    onnx_program = torch.onnx.export(model, (example,), input_names=["image"], output_names=["log_probs"],
+                                     dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
+                                     verbose=False)
+    data.write_atomically(args.onnx, onnx_program.model_proto.SerializeToString())
     print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, normalized as model.py says; "
           f"output 'log_probs' (N, 10)")
     return 0
