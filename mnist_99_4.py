@@ -372,7 +372,10 @@ def train_command(args):
 def finish_run(args, model, device, history, seconds, test_set, eval_name, log):
     """Evaluate the final model on the test set once; save weights, metrics and curves."""
     out = Path(args.out)
-    test_loss, test_acc = evaluate(model, *test_set, device)
+    if eval_name == "test":  # the last epoch's line already evaluated this final model on it
+        test_loss, test_acc = history[-1]["test_loss"], history[-1]["test_accuracy"]
+    else:
+        test_loss, test_acc = evaluate(model, *test_set, device)
     params = count_parameters(model)
     save_atomically(model.state_dict(), out / "model.pt")
     metrics = {"test_accuracy": test_acc, "test_loss": test_loss, "params": params,
