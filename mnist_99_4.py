@@ -41,12 +41,12 @@ from model import DEFAULT_WIDTH, Net, count_parameters
 # test set; the width was chosen from the 5-seed test table in the README.
 DEFAULTS = dict(
     epochs=15,           # the budget this project allows itself; not tuned
-    batch_size=256,      # 235 steps an epoch; 512 was as fast per image but scored lower on val
+    batch_size=256,      # 235 steps an epoch; 512 at lr 0.2 tied on val (2 seeds), not yet tested further
     max_lr=0.1,          # OneCycle's peak, tuned with the batch size on the validation split
     pct_start=0.2,       # fraction of the schedule spent warming up
     momentum=0.9,        # Nesterov momentum, the usual value
-    weight_decay=5e-4,   # a common value for small BatchNorm nets; not tuned
-    label_smoothing=0.0,
+    weight_decay=5e-4,   # a common value for small BatchNorm nets; 1e-4 was no better on val
+    label_smoothing=0.0, # 0.1 scored lower on val (99.17% against 99.31%, width 8, 2 seeds)
     rotate=10.0,         # degrees; MNIST digits are written at small slants
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size; a milder set (7 deg, 1.5 px, 5%) was no better on val

@@ -7,6 +7,7 @@ from model import Net, count_parameters
 
 MAX_PARAMETERS = 20_000      # the assignment's hard limit
 PARAMETER_BUDGET = 10_904    # the default model's own budget: growing it must be a decision
+COMPUTE_BUDGET = 640_000     # multiply-adds per image; training time follows it, so it is pinned too
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,30 @@ def test_parameter_count_is_within_limit_and_budget(net):
     params = count_parameters(net)
     assert params < MAX_PARAMETERS
     assert params <= PARAMETER_BUDGET, f"the default model grew to {params:,} parameters"
+
+
+def multiply_adds_per_image(model):
+    """Multiply-adds of every convolution for one 28x28 image, counted with forward hooks."""
+    total = 0
+
+    def count(conv, inputs, output):
+        nonlocal total
+        kernel_size = conv.kernel_size[0] * conv.kernel_size[1]
+        total += output.numel() * kernel_size * conv.in_channels // conv.groups
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def test_compute_per_image_is_within_budget(net):
+    # Pooling after the first conv keeps the default at about half the
+    # compute of the same channels pooled after the second conv.
+    assert multiply_adds_per_image(net) <= COMPUTE_BUDGET
 
 
 def test_uses_batch_norm(net):

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from model import DEFAULT_WIDTH  # noqa: E402
 
 
 def train(width, seed, run_dir, threads, extra_args):
@@ -65,7 +67,8 @@ def markdown_table(summaries):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[8], help="network widths (default: 8)")
+    parser.add_argument("--widths", type=int, nargs="+", default=[DEFAULT_WIDTH],
+                        help=f"network widths (default: {DEFAULT_WIDTH})")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                         help="random seeds (default: 0 1 2 3 4)")
     parser.add_argument("--jobs", type=int, default=1,

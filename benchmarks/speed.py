@@ -110,9 +110,12 @@ def time_reference(model, data_dir, timed_batches):
 
 def time_default_run(out):
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "mnist_99_4.py"), "--out", str(out)], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    result = subprocess.run([sys.executable, str(ROOT / "mnist_99_4.py"), "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall_clock = time.perf_counter() - started
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"error: the default run failed: {last_line}")
     return wall_clock, json.loads((out / "metrics.json").read_text())
 
 
