@@ -89,7 +89,10 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(tmp_path, mnist_dir)
     process = subprocess.Popen(
         [sys.executable, "mnist_99_4.py", "--dry-run", "--epochs", "1000", "--device", "cpu",
          "--data-dir", mnist_dir, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell starts background jobs with SIGINT ignored, and Python keeps
+        # it ignored; a user's Ctrl-C reaches a foreground program, so restore that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in process.stdout:  # wait until training is under way
         if line.strip().startswith("2 "):
             break
