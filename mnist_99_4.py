@@ -543,7 +543,7 @@ def add_train_arguments(parser):
 
 def build_parser():
     parser = OneLineParser(
-        description="Train a tiny CNN to 99.4%% on MNIST, and use it. "
+        description="Train a tiny CNN to 99.4% on MNIST, and use it. "
                     "With no command, trains (the same as 'train').")
     commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}")
     add_train_arguments(commands.add_parser("train", help="train the model (the default command)"))
