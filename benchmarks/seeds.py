@@ -20,25 +20,36 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import data  # noqa: E402
+import mnist_99_4  # noqa: E402
 from model import DEFAULT_WIDTH  # noqa: E402
 
 
+def run_training(run_dir, *train_args, threads=None):
+    """`python mnist_99_4.py ARGS --out RUN_DIR` in a fresh process; returns its metrics.json.
+
+    `threads` sets OMP_NUM_THREADS for the run (default: PyTorch's own choice).
+    A failed run ends this program with the run's last line of error output.
+    """
+    command = [sys.executable, str(ROOT / "mnist_99_4.py"), *train_args, "--out", str(run_dir)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
 def train(width, seed, run_dir, threads, extra_args):
-    """One full training run in a fresh process; returns its metrics.json.
+    """One full training run at `width` and `seed`; returns its metrics.json.
 
     A run that already finished in `run_dir` is reused, so an interrupted
     benchmark continues where it stopped and a table can be rebuilt at once.
     """
     if (run_dir / "metrics.json").exists() and not extra_args:
         return json.loads((run_dir / "metrics.json").read_text())
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    command = [sys.executable, str(ROOT / "mnist_99_4.py"), "--width", str(width), "--seed", str(seed),
-               "--out", str(run_dir), *extra_args]
-    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        sys.exit(f"error: run width {width} seed {seed} failed: {result.stderr.strip().splitlines()[-1]}")
-    return json.loads((run_dir / "metrics.json").read_text())
+    return run_training(run_dir, "--width", str(width), "--seed", str(seed), *extra_args, threads=threads)
 
 
 def summarize(runs):
@@ -98,9 +109,8 @@ def main():
     report = {"command": command, "wall_clock_seconds": time.perf_counter() - started,
               "device": results[jobs[0]]["device"], "precision": results[jobs[0]]["precision"],
               "torch": results[jobs[0]]["torch"], "jobs": args.jobs, "summaries": summaries}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{name}.md").write_text(f"`{command}`\n\n{table}\n")
+    mnist_99_4.save_atomically(report, out / f"{name}.json")
+    data.write_atomically(out / f"{name}.md", f"`{command}`\n\n{table}\n".encode())
     print(f"\n{table}\n\nWrote {out / (name + '.json')} and {out / (name + '.md')}")
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py
 
-Both run here, one after the other, on the same machine:
+All three run here, one after the other, on the same machine:
 
 - reference: the usual course-project pipeline. torchvision PIL transforms per
   image (RandomRotation(7), ToTensor, Normalize) in a DataLoader with 2 workers,
@@ -17,12 +17,10 @@ Both run here, one after the other, on the same machine:
 - default: `python mnist_99_4.py` exactly as a user runs it, timed from start
   to exit (start-up, data loading, training, evaluation and saving included).
 
-Prints both times, the speed-up, the final accuracy, and images per second for
+Prints the three times, the speed-ups, the final accuracy, and images per second for
 training and evaluation; writes the same to benchmarks/results/speed.json.
 """
 import argparse
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
-from model import Net  # noqa: E402
+from model import Net, count_parameters  # noqa: E402
+from seeds import run_training  # noqa: E402  (this folder is on the path when run as a script)
 
 REFERENCE = dict(epochs=15, batch_size=128, max_lr=0.02, workers=2, rotation=7, test_batch=1000)
 
@@ -109,14 +108,10 @@ def time_reference(model, data_dir, timed_batches):
 
 
 def time_default_run(out):
+    """Wall-clock seconds of `python mnist_99_4.py --out OUT`, start to exit, and its metrics."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(ROOT / "mnist_99_4.py"), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall_clock = time.perf_counter() - started
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        sys.exit(f"error: the default run failed: {last_line}")
-    return wall_clock, json.loads((out / "metrics.json").read_text())
+    metrics = run_training(out)
+    return time.perf_counter() - started, metrics
 
 
 def evaluation_images_per_second(model_path, data_dir, repeats=3):
@@ -137,7 +132,7 @@ def time_reference_pipeline(name, model, data_dir, timed_batches):
     total = REFERENCE["epochs"] * (train_seconds + test_seconds)
     print(f"  {train_seconds:.1f} s per training epoch + {test_seconds:.1f} s per test pass "
           f"-> {total:.0f} s for {REFERENCE['epochs']} epochs", flush=True)
-    return {"network": name, "params": sum(p.numel() for p in model.parameters()),
+    return {"network": name, "params": count_parameters(model),
             "seconds_15_epochs_scaled": total, "train_seconds_per_epoch": train_seconds,
             "test_seconds_per_pass": test_seconds, "timed_batches": timed_batches,
             "train_images_per_s": 60_000 / train_seconds, "eval_images_per_s": 10_000 / test_seconds,
@@ -178,8 +173,7 @@ def main():
         "speedup": reference["seconds_15_epochs_scaled"] / wall_clock,
         "speedup_same_net": same_net["seconds_15_epochs_scaled"] / wall_clock,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    data.write_atomically(out / "speed.json", (json.dumps(result, indent=2) + "\n").encode())
+    mnist_99_4.save_atomically(result, out / "speed.json")
 
     def row(name, ref):
         return (f"| {name} | {ref['seconds_15_epochs_scaled']:.0f} s | {ref['train_images_per_s']:,.0f} | "
