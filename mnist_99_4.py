@@ -34,7 +34,7 @@ from tqdm import tqdm
 import data
 import digit_image
 import plots
-from model import DEFAULT_WIDTH, Net, count_parameters
+from model import DEFAULT_DROPOUT, DEFAULT_WIDTH, Net, count_parameters
 
 # The default recipe. Batch size, peak learning rate and where dropout goes
 # (model.py) were chosen on a validation split (--val 10000), never on the
@@ -51,6 +51,7 @@ DEFAULTS = dict(
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size; a milder set (7 deg, 1.5 px, 5%) was no better on val
     width=DEFAULT_WIDTH,
+    dropout=DEFAULT_DROPOUT,
     seed=1,
     val=0,
     data_dir="./data",
@@ -311,7 +312,7 @@ def train_command(args):
 
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    model = Net(width=args.width).to(device)
+    model = Net(width=args.width, dropout=args.dropout).to(device)
     log(f"Device: {device} ({args.precision})   torch {torch.__version__}   output: {out}")
     log(model_summary(model))
 
@@ -497,6 +498,13 @@ def positive_int(text):
     return value
 
 
+def probability(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
+    return value
+
+
 def add_train_arguments(parser):
     d = DEFAULTS
     parser.add_argument("--epochs", type=positive_int, default=None, metavar="N",
@@ -522,6 +530,8 @@ def add_train_arguments(parser):
                         help=f"random zoom, +- fraction (default: {d['scale']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
+    parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
+                        help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",
                         help=f"random seed (default: {d['seed']})")
     parser.add_argument("--val", type=int, default=d["val"], metavar="N",
