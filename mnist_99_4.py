@@ -60,7 +60,7 @@ DEFAULTS = dict(
 )
 
 VAL_SPLIT_SEED = 12345  # the same validation images whatever --seed is
-EVAL_BATCH = 2000        # evaluation has no backward pass: large batches are cheap
+EVAL_BATCH = 500         # no backward pass; on a CPU 500 beat 2,000 (10k images: 0.47 s against 0.76 s)
 DRY_RUN_BATCHES = 3      # --dry-run: this many training batches, one small evaluation
 
 
