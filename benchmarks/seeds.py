@@ -4,7 +4,8 @@
     python benchmarks/seeds.py --widths 5 6 8 10       # the parameter/accuracy frontier
 
 Each run is a full `python mnist_99_4.py --seed S --width W` with everything
-else at its default (a run already in --out is reused); the figure per run is the final model's test accuracy
+else at its default (a run already in --out with the default recipe is
+reused); the figure per run is the final model's test accuracy
 after the fixed schedule. Writes a Markdown table and a JSON file of every
 run to --out (default benchmarks/results/), then prints the table.
 """
@@ -41,14 +42,28 @@ def run_training(run_dir, *train_args, threads=None):
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
+# The settings that make up the training recipe; a reused run must have used today's.
+RECIPE_KEYS = ("epochs", "batch_size", "max_lr", "pct_start", "momentum", "weight_decay",
+               "label_smoothing", "rotate", "translate", "scale", "dropout")
+
+
+def ran_with_default_recipe(metrics):
+    recorded = metrics["args"]
+    return all(recorded.get(key) == mnist_99_4.DEFAULTS[key] for key in RECIPE_KEYS)
+
+
 def train(width, seed, run_dir, threads, extra_args):
     """One full training run at `width` and `seed`; returns its metrics.json.
 
-    A run that already finished in `run_dir` is reused, so an interrupted
-    benchmark continues where it stopped and a table can be rebuilt at once.
+    A run that already finished in `run_dir` with the default recipe is
+    reused, so an interrupted benchmark continues where it stopped and a
+    table can be rebuilt at once; a run made with other settings is redone.
     """
-    if (run_dir / "metrics.json").exists() and not extra_args:
-        return json.loads((run_dir / "metrics.json").read_text())
+    finished = run_dir / "metrics.json"
+    if finished.exists() and not extra_args:
+        metrics = json.loads(finished.read_text())
+        if ran_with_default_recipe(metrics):
+            return metrics
     return run_training(run_dir, "--width", str(width), "--seed", str(seed), *extra_args, threads=threads)
 
 
