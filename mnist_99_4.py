@@ -190,10 +190,16 @@ def evaluate(model, images, labels, device):
 
 
 class RunLog:
-    """Prints a line and appends it to the run's log file."""
+    """Prints a line and appends it to the run's log file.
 
-    def __init__(self, path):
+    A new run starts the file afresh, so a reused --out folder never mixes
+    two runs in one log; a resumed run (continue_file=True) adds to it.
+    """
+
+    def __init__(self, path, continue_file=False):
         self.path = path
+        if not continue_file:
+            path.write_text("")
 
     def __call__(self, message=""):
         tqdm.write(message)
@@ -308,7 +314,7 @@ def checkpoint_state(args, epoch, history, seconds, model, optimizer, scheduler,
 def train_command(args):
     args, device, resume = prepare_run(args)
     out = Path(args.out)
-    log = RunLog(out / "train.log")
+    log = RunLog(out / "train.log", continue_file=resume is not None)
 
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=device).manual_seed(args.seed)

@@ -46,3 +46,10 @@ def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
     metrics = json.loads((out / "metrics.json").read_text())
     assert "val_accuracy" in metrics["history"][0] and "test_accuracy" not in metrics["history"][0]
     assert "Training on 55,000 images" in (out / "train.log").read_text()
+
+
+def test_a_new_run_in_a_used_folder_starts_a_fresh_log(tmp_path, mnist_dir):
+    out = tmp_path / "run"
+    for _ in range(2):
+        assert mnist_99_4.main(["--dry-run", "--data-dir", mnist_dir, "--out", str(out)]) == 0
+    assert (out / "train.log").read_text().count("Training on") == 1
