@@ -39,6 +39,7 @@ def main():
     ax.set(xlabel="parameters", ylabel="final test accuracy (%)",
            title=f"Accuracy against size ({seeds} seeds per width, {summaries[0]['epochs']} epochs)")
     ax.set_ylim(min(s["min"] for s in summaries) - 0.15, max(s["max"] for s in summaries) + 0.1)
+    ax.set_xlim(min(params) - 800, max(params) + 800)  # room for the end labels
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     plots.save_figure(fig, args.out)
