@@ -33,6 +33,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--device", "tpu"], "--device"),
     (["--device", "cuda"], "no CUDA GPU"),
     (["--val", "60000"], "--val"),
+    (["--dropout", "1"], "--dropout"),
     (["--out", "/proc/cannot-write-here"], "cannot write"),
     (["--resume", "no-such-checkpoint.pt"], "no such file"),
 ])
