@@ -17,10 +17,12 @@ training images out and evaluates on the test set only once, at the end.
 import argparse
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -34,7 +36,8 @@ from tqdm import tqdm
 import data
 import digit_image
 import plots
-from model import DEFAULT_DROPOUT, DEFAULT_WIDTH, Net, count_parameters
+from model import (DEFAULT_DROPOUT, DEFAULT_WIDTH, STEMS, Net, count_parameters, layout_of,
+                   multiply_adds_per_image)
 
 # The default recipe. Batch size, peak learning rate and where dropout goes
 # (model.py) were chosen on a validation split (--val 10000), never on the
@@ -50,7 +53,11 @@ DEFAULTS = dict(
     rotate=10.0,         # degrees; MNIST digits are written at small slants
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size; a milder set (7 deg, 1.5 px, 5%) was no better on val
+    plain_epochs=0,      # the last N epochs see the images as they are, without augmentation
     width=DEFAULT_WIDTH,
+    channels=None,       # the five convs' channels; None: derived from width
+    separable=False,     # depthwise + pointwise convs after the first
+    stem="pool",         # how 28x28 becomes 13x13: conv + max-pool, or a stride-2 conv
     dropout=DEFAULT_DROPOUT,
     seed=1,
     val=0,
@@ -58,6 +65,10 @@ DEFAULTS = dict(
     device="auto",
     precision="auto",
 )
+
+# What does not change the numbers a run produces, so a fingerprint leaves it out;
+# the seed and --val are recorded beside the fingerprint, not in it.
+NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision"}
 
 VAL_SPLIT_SEED = 12345  # the same validation images whatever --seed is
 EVAL_BATCH = 500         # no backward pass; on a CPU 500 beat 2,000 (10k images: 0.47 s against 0.76 s)
@@ -134,7 +145,7 @@ def split_validation(images, labels, val_count):
 # ---------------------------------------------------------------- train and evaluate
 
 
-def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar):
+def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True):
     """One pass over the shuffled training set; returns mean loss and accuracy (%)."""
     model.train()
     images, labels = train_set
@@ -147,7 +158,8 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     seen = 0
     for step, batch in enumerate(batches):
         x = images[batch].unsqueeze(1).float().div_(255)
-        x = random_affine(x, args.rotate, args.translate, args.scale, generator)
+        if augment:
+            x = random_affine(x, args.rotate, args.translate, args.scale, generator)
         x = (x - data.MNIST_MEAN) / data.MNIST_STD
         y = labels[batch]
         with autocast(device, args.precision):
@@ -278,14 +290,20 @@ def writable_output_dir(path):
     return path
 
 
+def resolved_epochs(args):
+    """--epochs as given, else the default schedule (one epoch for --dry-run)."""
+    if args.epochs is not None:
+        return args.epochs
+    return 1 if args.dry_run else DEFAULTS["epochs"]
+
+
 def prepare_run(args):
     """Settle the arguments, the device and the output folder, refusing bad ones before any work."""
     resume = load_resume_checkpoint(args.resume) if args.resume else None
     if resume:  # the original run's settings and folder: the schedule must not change
         args = argparse.Namespace(**{**resume["args"], "resume": args.resume,
                                      "out": str(Path(args.resume).parent)})
-    if args.epochs is None:
-        args.epochs = 1 if args.dry_run else DEFAULTS["epochs"]
+    args.epochs = resolved_epochs(args)
     if not 0 <= args.val < 60_000:
         raise UsageError(f"--val {args.val}: must be between 0 and 59,999 training images")
     device = pick_device(args.device)
@@ -311,6 +329,28 @@ def checkpoint_state(args, epoch, history, seconds, model, optimizer, scheduler,
                 scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
 
 
+def build_model(args):
+    return Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
+               stem=args.stem)
+
+
+def fingerprint(args):
+    """A short hash of the model's layout and the training recipe: equal fingerprints, same training."""
+    recipe = {key: value for key, value in vars(args).items() if key in DEFAULTS and key not in NOT_RECIPE}
+    recipe.update(build_model(args).layout(), width=None, epochs=resolved_epochs(args))  # width only names a layout; the layout is recorded
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def git_commit():
+    """The commit of this program's checkout, '-dirty' if tracked files differ from it; None outside git."""
+    try:
+        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                                cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
 def train_command(args):
     args, device, resume = prepare_run(args)
     out = Path(args.out)
@@ -318,9 +358,11 @@ def train_command(args):
 
     torch.manual_seed(args.seed)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    model = Net(width=args.width, dropout=args.dropout).to(device)
+    model = build_model(args).to(device)
     log(f"Device: {device} ({args.precision})   torch {torch.__version__}   output: {out}")
     log(model_summary(model))
+    log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per image; "
+        f"fingerprint {fingerprint(args)}, commit {git_commit()}")
 
     train_set, val_set, test_set = load_data(args, device, log)
     eval_name, eval_set = ("val", val_set) if val_set else ("test", test_set)
@@ -356,8 +398,9 @@ def train_command(args):
                                              generator, device), checkpoint_path)
             with tqdm(desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                       total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
+                augment = epoch <= args.epochs - args.plain_epochs
                 train_loss, train_acc = train_one_epoch(model, train_set, optimizer, scheduler, args,
-                                                        device, generator, bar)
+                                                        device, generator, bar, augment)
             eval_loss, eval_acc = evaluate(model, *eval_set, device)
             elapsed = seconds_before + time.perf_counter() - started
             history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
@@ -388,7 +431,9 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log):
     metrics = {"test_accuracy": test_acc, "test_loss": test_loss, "params": params,
                "seconds": seconds, "epochs": args.epochs, "width": args.width,
                "device": str(device), "precision": args.precision, "torch": torch.__version__,
-               "dry_run": args.dry_run, "args": {k: v for k, v in vars(args).items() if k != "command"},
+               "dry_run": args.dry_run, "fingerprint": fingerprint(args), "commit": git_commit(),
+               "layout": model.layout(), "multiply_adds": multiply_adds_per_image(model),
+               "args": {k: v for k, v in vars(args).items() if k != "command"},
                "history": history}
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
                    f"test accuracy {test_acc:.2f}%"
@@ -410,8 +455,8 @@ SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
 def load_trained_model(path, device):
     """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
 
-    The width is read off the weights, so any --width the model was trained
-    with loads. Anything else is refused with a message that says what it is.
+    The layout is read off the weights, so a model trained with any --width,
+    --channels, --separable or --stem loads. Anything else is refused with a message that says what it is.
     """
     path = Path(path)
     if not path.is_file():
@@ -422,15 +467,18 @@ def load_trained_model(path, device):
         raise UsageError(f"{path}: not a PyTorch checkpoint (torch.load cannot read it)") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a resumable training checkpoint
-    first_conv = state.get("features.0.0.weight") if isinstance(state, dict) else None
-    if first_conv is None or first_conv.dim() != 4:
-        raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
-    model = Net(width=first_conv.shape[0])
     try:
+        layout = layout_of(state) if isinstance(state, dict) else None
+    except Exception:
+        layout = None
+    if not layout or len(layout["channels"]) != 5:
+        raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
+    try:
+        model = Net(**layout)
         model.load_state_dict(state)
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         raise UsageError(f"{path}: the weights of a different architecture than model.Net "
-                         f"(width {first_conv.shape[0]}); was it trained with another version?") from None
+                         f"(channels {layout['channels']}); was it trained with another version?") from None
     return model.to(device).eval()
 
 
@@ -504,6 +552,16 @@ def positive_int(text):
     return value
 
 
+def channel_list(text):
+    try:
+        channels = [int(part) for part in text.split(",")]
+    except ValueError:
+        channels = []
+    if len(channels) != 5 or min(channels) <= 0:
+        raise argparse.ArgumentTypeError(f"must be five positive integers separated by commas, not {text}")
+    return channels
+
+
 def probability(text):
     value = float(text)
     if not 0 <= value < 1:
@@ -536,6 +594,14 @@ def add_train_arguments(parser):
                         help=f"random zoom, +- fraction (default: {d['scale']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
+    parser.add_argument("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
+                        help="the five convs' channels, overriding --width (default: from --width)")
+    parser.add_argument("--separable", action="store_true",
+                        help="depthwise + pointwise convs after the first (default: full 3x3 convs)")
+    parser.add_argument("--stem", default=d["stem"], choices=STEMS,
+                        help=f"28x28 to 13x13 by conv + max-pool or a stride-2 conv (default: {d['stem']})")
+    parser.add_argument("--plain-epochs", type=int, default=d["plain_epochs"], metavar="N",
+                        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from model import Net, count_parameters
+from model import Net, count_parameters, layout_of, multiply_adds_per_image
 
 MAX_PARAMETERS = 20_000      # the assignment's hard limit
 PARAMETER_BUDGET = 7_142     # the default model's own budget: growing it must be a decision
@@ -20,24 +20,6 @@ def test_parameter_count_is_within_limit_and_budget(net):
     params = count_parameters(net)
     assert params < MAX_PARAMETERS
     assert params <= PARAMETER_BUDGET, f"the default model grew to {params:,} parameters"
-
-
-def multiply_adds_per_image(model):
-    """Multiply-adds of every convolution for one 28x28 image, counted with forward hooks."""
-    total = 0
-
-    def count(conv, inputs, output):
-        nonlocal total
-        kernel_size = conv.kernel_size[0] * conv.kernel_size[1]
-        total += output.numel() * kernel_size * conv.in_channels // conv.groups
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 1, 28, 28))
-    for hook in hooks:
-        hook.remove()
-    return total
 
 
 def test_compute_per_image_is_within_budget(net):
@@ -84,3 +66,18 @@ def test_backward_pass_reaches_every_parameter():
 def test_width_trades_parameters():
     sizes = [count_parameters(Net(width=w)) for w in (4, 6, 8, 12)]
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
+
+
+@pytest.mark.parametrize("layout", [dict(width=5), dict(channels=[8, 16, 32, 32, 32], separable=True),
+                                    dict(stem="stride"), dict(width=6, separable=True, stem="stride")])
+def test_layout_is_read_back_from_the_weights(layout):
+    net = Net(**layout)
+    rebuilt = Net(**layout_of(net.state_dict()))
+    rebuilt.load_state_dict(net.state_dict())  # raises if any shape differs
+    assert rebuilt.layout() == net.layout()
+
+
+def test_separable_convs_cost_fewer_parameters_and_multiply_adds():
+    full, separable = Net(width=8), Net(width=8, separable=True)
+    assert count_parameters(separable) < count_parameters(full) / 2
+    assert multiply_adds_per_image(separable) < multiply_adds_per_image(full)

@@ -1,17 +1,26 @@
-"""Train the default recipe on several seeds (and widths) and tabulate the final test accuracy.
+"""Train configurations over several seeds and tabulate the final model's accuracy.
 
-    python benchmarks/seeds.py                         # default width, seeds 0-4
-    python benchmarks/seeds.py --widths 5 6 8 10       # the parameter/accuracy frontier
+    python benchmarks/seeds.py                                   # the default, test set, seeds 0-4
+    python benchmarks/seeds.py --widths 6 7 8 --name frontier    # one row per width
+    python benchmarks/seeds.py --val 10000 --seeds 0 1 2 3 \\
+        --config "--width 6" --config "--width 6 --plain-epochs 2"  # choose on validation
 
-Each run is a full `python mnist_99_4.py --seed S --width W` with everything
-else at its default (a run already in --out with the default recipe is
-reused); the figure per run is the final model's test accuracy
-after the fixed schedule. Writes a Markdown table and a JSON file of every
-run to --out (default benchmarks/results/), then prints the table.
+Each run is a full `python mnist_99_4.py --seed S [--val N] FLAGS`, where
+FLAGS is one --config (or `--width W` for each of --widths), followed by any
+flag this script does not know, which goes to every run. The figure per run
+is the final model's accuracy after the fixed schedule: on the validation
+split with --val (the table then shows no test figure: tune on it), else on
+the test set. A run already in --out is reused only if its recorded
+fingerprint (model layout and recipe), seed and --val match, so an
+interrupted benchmark continues where it stopped and a table can be rebuilt
+at once. Writes a Markdown table and a JSON file to --out (default
+benchmarks/results/), then prints the table.
 """
 import argparse
 import json
 import os
+import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -23,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
-from model import DEFAULT_WIDTH  # noqa: E402
 
 
 def run_training(run_dir, *train_args, threads=None):
@@ -32,47 +40,49 @@ def run_training(run_dir, *train_args, threads=None):
     `threads` sets OMP_NUM_THREADS for the run (default: PyTorch's own choice).
     A failed run ends this program with the run's last line of error output.
     """
-    command = [sys.executable, str(ROOT / "mnist_99_4.py"), *train_args, "--out", str(run_dir)]
+    command = [sys.executable, "mnist_99_4.py", *train_args, "--out", str(run_dir)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
         sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
-    return json.loads((Path(run_dir) / "metrics.json").read_text())
+    return json.loads((ROOT / run_dir / "metrics.json").read_text())
 
 
-# Every default that shapes the training, so a flag added to DEFAULTS joins it; a
-# reused run must have used today's. Left out: what this script sets per run, and
-# where or how it runs.
-NOT_RECIPE = {"width", "seed", "val", "data_dir", "device", "precision"}
-RECIPE_KEYS = sorted(mnist_99_4.DEFAULTS.keys() - NOT_RECIPE)
+def expected_fingerprint(train_args):
+    """The fingerprint mnist_99_4.py will record for a run with these flags."""
+    return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train", *train_args]))
 
 
-def ran_with_default_recipe(metrics):
-    recorded = metrics["args"]
-    return all(recorded.get(key) == mnist_99_4.DEFAULTS[key] for key in RECIPE_KEYS)
-
-
-def train(width, seed, run_dir, threads, extra_args):
-    """One full training run at `width` and `seed`; returns its metrics.json.
-
-    A run that already finished in `run_dir` with the default recipe is
-    reused, so an interrupted benchmark continues where it stopped and a
-    table can be rebuilt at once; a run made with other settings is redone.
-    """
-    finished = run_dir / "metrics.json"
-    if finished.exists() and not extra_args:
+def train(config, seed, val, run_dir, threads):
+    """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json."""
+    run_args = [*config, "--seed", str(seed), "--val", str(val)]
+    finished = ROOT / run_dir / "metrics.json"
+    if finished.exists():
         metrics = json.loads(finished.read_text())
-        if ran_with_default_recipe(metrics):
+        recorded = metrics["args"]
+        if (metrics.get("fingerprint") == expected_fingerprint(run_args)
+                and recorded["seed"] == seed and recorded["val"] == val):
             return metrics
-    return run_training(run_dir, "--width", str(width), "--seed", str(seed), *extra_args, threads=threads)
+    return run_training(run_dir, *run_args, threads=threads)
 
 
-def summarize(runs):
-    accuracies = [r["test_accuracy"] for r in runs]
-    return {"width": runs[0]["width"], "params": runs[0]["params"], "epochs": runs[0]["epochs"],
-            "seeds": [r["args"]["seed"] for r in runs], "test_accuracy": accuracies,
+def run_name(config, seed, val):
+    """A folder name from the flags: '--width 6 --plain-epochs 2' -> 'width6_plain-epochs2_seed0'."""
+    label = re.sub(r"[^A-Za-z0-9.,=-]+", "", " ".join(config).replace(" --", "_").replace(" ", ""))
+    label = label.strip("-").replace(",", "-") or "default"
+    return f"{label}_seed{seed}" + (f"_val{val}" if val else "")
+
+
+def summarize(config, runs, val):
+    """One table row: the configuration, its size, and each seed's final accuracy."""
+    measure = "val_accuracy" if val else "test_accuracy"
+    accuracies = [r[measure] for r in runs]
+    return {"train_args": config, "fingerprint": runs[0]["fingerprint"], "width": runs[0]["width"],
+            "layout": runs[0]["layout"], "params": runs[0]["params"], "multiply_adds": runs[0]["multiply_adds"],
+            "epochs": runs[0]["epochs"], "val": val, "measure": measure,
+            "seeds": [r["args"]["seed"] for r in runs], measure: accuracies,
             "mean": statistics.mean(accuracies),
             "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
             "min": min(accuracies), "max": max(accuracies),
@@ -81,54 +91,65 @@ def summarize(runs):
 
 
 def markdown_table(summaries):
-    seeds = summaries[0]["seeds"]
-    head = ("| width | params | epochs | " + " | ".join(f"seed {s}" for s in seeds)
+    seeds, measure = summaries[0]["seeds"], summaries[0]["measure"]
+    head = (f"| flags | params | mult-adds | epochs | " + " | ".join(f"seed {s}" for s in seeds)
             + " | mean | std | min | >= 99.4% | s/run |")
     rule = "|" + "---|" * (head.count("|") - 1)
-    rows = [f"| {s['width']} | {s['params']:,} | {s['epochs']} | "
-            + " | ".join(f"{a:.2f}" for a in s["test_accuracy"])
+    rows = [f"| `{' '.join(s['train_args']) or '(default)'}` | {s['params']:,} | {s['multiply_adds']:,} | "
+            f"{s['epochs']} | " + " | ".join(f"{a:.2f}" for a in s[measure])
             + f" | {s['mean']:.2f} | {s['std']:.2f} | {s['min']:.2f} | "
               f"{s['runs_at_or_above_99_4']}/{len(s['seeds'])} | {s['seconds_per_run']:.0f} |"
             for s in summaries]
-    return "\n".join([head, rule, *rows])
+    what = "validation accuracy (--val)" if measure == "val_accuracy" else "test accuracy"
+    return "\n".join([f"Final model's {what}, %, per seed:", "", head, rule, *rows])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[DEFAULT_WIDTH],
-                        help=f"network widths (default: {DEFAULT_WIDTH})")
+    parser.add_argument("--config", action="append", default=[], metavar="FLAGS",
+                        help="one row's training flags, quoted; repeat for more rows")
+    parser.add_argument("--widths", type=int, nargs="+", default=[],
+                        help="a row of '--width W' for each (with no --config either: the default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                         help="random seeds (default: 0 1 2 3 4)")
+    parser.add_argument("--val", type=int, default=0, metavar="N",
+                        help="hold N training images out and report validation accuracy (default: 0, test)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at a time, sharing the cores; s/run is then per shared run (default: 1)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"),
-                        help="folder for the table, the JSON and every run (default: benchmarks/results)")
-    parser.add_argument("--name", default=None, help="file name stem (default: seeds_w<widths>)")
-    args, extra_args = parser.parse_known_args()  # anything else goes to mnist_99_4.py
+    parser.add_argument("--out", default="benchmarks/results",
+                        help="folder for the table, the JSON and every run, relative to the repository "
+                             "(default: benchmarks/results)")
+    parser.add_argument("--name", default="seeds", help="file name stem (default: seeds)")
+    args, common_flags = parser.parse_known_args()  # anything else goes to every run
 
+    configs = [shlex.split(c) for c in args.config] + [["--width", str(w)] for w in args.widths]
+    configs = [config + common_flags for config in configs or [[]]]
     out = Path(args.out)
-    name = args.name or "seeds_w" + "-".join(map(str, args.widths))
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    jobs = [(w, s) for w in args.widths for s in args.seeds]
+    jobs = [(i, seed) for i in range(len(configs)) for seed in args.seeds]
     started = time.perf_counter()
     results = {}
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {job: pool.submit(train, *job, out / "runs" / f"w{job[0]}_seed{job[1]}", threads, extra_args)
-                   for job in jobs}
-        for (width, seed), future in futures.items():
-            results[width, seed] = metrics = future.result()
-            print(f"width {width} seed {seed}: {metrics['test_accuracy']:.2f}% "
+        futures = {(i, seed): pool.submit(train, configs[i], seed, args.val,
+                                          out / "runs" / run_name(configs[i], seed, args.val), threads)
+                   for i, seed in jobs}
+        for (i, seed), future in futures.items():
+            results[i, seed] = metrics = future.result()
+            accuracy = metrics["val_accuracy" if args.val else "test_accuracy"]
+            print(f"{' '.join(configs[i]) or '(default)'} seed {seed}: {accuracy:.2f}% "
                   f"({metrics['params']:,} parameters, {metrics['seconds']:.0f} s)", flush=True)
 
-    summaries = [summarize([results[w, s] for s in args.seeds]) for w in args.widths]
+    summaries = [summarize(configs[i], [results[i, s] for s in args.seeds], args.val)
+                 for i in range(len(configs))]
     table = markdown_table(summaries)
-    command = " ".join(["python", "benchmarks/seeds.py", *sys.argv[1:]])
+    command = shlex.join(["python", "benchmarks/seeds.py", *sys.argv[1:]])
+    first = results[jobs[0]]
     report = {"command": command, "wall_clock_seconds": time.perf_counter() - started,
-              "device": results[jobs[0]]["device"], "precision": results[jobs[0]]["precision"],
-              "torch": results[jobs[0]]["torch"], "jobs": args.jobs, "summaries": summaries}
-    mnist_99_4.save_atomically(report, out / f"{name}.json")
-    data.write_atomically(out / f"{name}.md", f"`{command}`\n\n{table}\n".encode())
-    print(f"\n{table}\n\nWrote {out / (name + '.json')} and {out / (name + '.md')}")
+              "device": first["device"], "precision": first["precision"], "torch": first["torch"],
+              "commit": first["commit"], "jobs": args.jobs, "summaries": summaries}
+    mnist_99_4.save_atomically(report, ROOT / out / f"{args.name}.json")
+    data.write_atomically(ROOT / out / f"{args.name}.md", f"`{command}`\n\n{table}\n".encode())
+    print(f"\n{table}\n\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
 
 
 if __name__ == "__main__":
