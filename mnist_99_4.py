@@ -1,19 +1,25 @@
 """Train a tiny CNN to 99.4% on the real MNIST test set, and use it.
 
-    python mnist_99_4.py                  train the default model (see --help)
+    python mnist_99_4.py                  train the default model (--help: every flag)
     python mnist_99_4.py evaluate         test accuracy, per-class accuracy, confusion matrix
     python mnist_99_4.py predict IMG...   read digits from your own images
     python mnist_99_4.py export --onnx F  write the trained model as ONNX
+    python mnist_99_4.py serve            a page to draw a digit on and watch the model read it
 
-The whole training set lives on the device as one uint8 tensor; each batch is
-picked by index, augmented on the device with a different random affine
-transform per image, and normalized on the fly. No per-image Python work in
-the hot loop, which is what makes training fast on a plain CPU.
+EVIDENCE_PLACEHOLDER
 
-The accuracy reported is that of the final model after the fixed schedule,
-never the best epoch seen on the test set. Tune with --val N, which holds N
-training images out and evaluates on the test set only once, at the end.
+The whole training set lives on the device as one uint8 tensor (data.py);
+each batch is picked by index, moved by a different random affine per image
+and normalized there. No per-image Python work in the hot loop, which is what
+makes training fast on a plain CPU. The accuracy reported is that of the
+final model after the fixed schedule, never the best epoch seen on the test
+set. Tune with --val N, which holds N training images out and evaluates on
+the test set only once, at the end.
 """
+import time
+
+STARTED = time.perf_counter()  # the imports below are part of a run's start-up time
+
 import argparse
 import contextlib
 import copy
@@ -24,40 +30,37 @@ import math
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchsummary import summary
 from tqdm import tqdm
 
 import data
 import digit_image
-import plots
 from model import (DEFAULT_DROPOUT, DEFAULT_WIDTH, STEMS, Net, count_parameters, layout_of,
                    multiply_adds_per_image)
 
-# The default recipe. Batch size, peak learning rate and where dropout goes
-# (model.py) were chosen on a validation split (--val 10000), never on the
-# test set; the width was chosen from the 5-seed test table in the README.
+# The default recipe, every value in one place; the model's default layout is
+# Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.
+# RECIPE_COMMENTS_PLACEHOLDER
 DEFAULTS = dict(
-    epochs=15,           # the budget this project allows; 12 scored a little lower on val (width 10, 4 seeds)
-    batch_size=256,      # 235 steps an epoch; on val 128 was no better, 512 at lr 0.2 a little lower
-    max_lr=0.1,          # OneCycle's peak, tuned with the batch size on the validation split
+    epochs=15,           # the budget this project allows itself
+    batch_size=256,      # 235 steps an epoch
+    max_lr=0.1,          # OneCycle's peak, with Nesterov SGD
     pct_start=0.2,       # fraction of the schedule spent warming up
     momentum=0.9,        # Nesterov momentum, the usual value
-    weight_decay=5e-4,   # a common value for small BatchNorm nets; 1e-4 was no better on val
-    label_smoothing=0.0, # 0.1 scored lower on val (99.17% against 99.31%, width 8, 2 seeds)
+    weight_decay=5e-4,   # a common value for small BatchNorm nets
+    label_smoothing=0.0,
     rotate=10.0,         # degrees; MNIST digits are written at small slants
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
-    scale=0.1,           # +-10% size; a milder set (7 deg, 1.5 px, 5%) was no better on val
+    scale=0.1,           # +-10% size
     plain_epochs=0,      # the last N epochs see the images as they are, without augmentation
     width=DEFAULT_WIDTH,
     channels=None,       # the five convs' channels; None: derived from width
     separable=False,     # depthwise + pointwise convs after the first
-    stem="pool",         # how 28x28 becomes 13x13: conv + max-pool, or a stride-2 conv
+    stem="pool",         # how 28x28 becomes 13x13: conv + max-pool, or one stride-2 conv
     dropout=DEFAULT_DROPOUT,
     seed=1,
     val=0,
@@ -66,13 +69,14 @@ DEFAULTS = dict(
     precision="auto",
 )
 
-# What does not change the numbers a run produces, so a fingerprint leaves it out;
-# the seed and --val are recorded beside the fingerprint, not in it.
+# What does not change the numbers a run produces, so a fingerprint leaves it
+# out; the seed and --val are recorded beside the fingerprint, not in it.
 NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision"}
+# With --resume these may differ from the interrupted run: they change where it runs, not what.
+RESUME_MAY_CHANGE = {"device", "data_dir"}
 
-VAL_SPLIT_SEED = 12345  # the same validation images whatever --seed is
-EVAL_BATCH = 500         # no backward pass; on a CPU 500 beat 2,000 (10k images: 0.47 s against 0.76 s)
-DRY_RUN_BATCHES = 3      # --dry-run: this many training batches, one small evaluation
+EVAL_BATCH = 500      # no backward pass; benchmarks/speed.py reports the evaluation images/s
+DRY_RUN_BATCHES = 3   # --dry-run: this many training batches, one small evaluation
 
 
 class UsageError(Exception):
@@ -109,59 +113,19 @@ def autocast(device, precision):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-# ---------------------------------------------------------------- data on the device
-
-
-def random_affine(images, rotate, translate, scale, generator):
-    """A different random rotation, shift and zoom for every image of a (N, 1, 28, 28) batch.
-
-    Runs as two batched ops (affine_grid, grid_sample) on the images' device.
-    Images must have a 0 background, so this comes before normalization.
-    """
-    n, device = images.shape[0], images.device
-
-    def uniform(low, high):
-        return torch.rand(n, device=device, generator=generator) * (high - low) + low
-
-    angle = uniform(-rotate, rotate) * (math.pi / 180)
-    zoom = uniform(1 - scale, 1 + scale)
-    # affine_grid works in [-1, 1] coordinates: 2 units span 28 pixels.
-    shift_x, shift_y = (uniform(-translate, translate) * (2 / 28) for _ in range(2))
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def split_validation(images, labels, val_count):
-    """Hold the last `val_count` images of a fixed shuffle out of training."""
-    if val_count == 0:
-        return (images, labels), None
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
-    train_idx, val_idx = order[:-val_count], order[-val_count:]
-    return (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
-
-
 # ---------------------------------------------------------------- train and evaluate
 
 
 def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True):
     """One pass over the shuffled training set; returns mean loss and accuracy (%)."""
     model.train()
-    images, labels = train_set
-    order = torch.randperm(len(images), device=device, generator=generator)
-    batches = order.split(args.batch_size)
-    if args.dry_run:
-        batches = batches[:DRY_RUN_BATCHES]
-    loss_sum = torch.zeros((), device=device)  # summed on the device: no sync per batch
+    augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
+    batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
+                                    limit=DRY_RUN_BATCHES if args.dry_run else None)
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per batch
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    for step, batch in enumerate(batches):
-        x = images[batch].unsqueeze(1).float().div_(255)
-        if augment:
-            x = random_affine(x, args.rotate, args.translate, args.scale, generator)
-        x = (x - data.MNIST_MEAN) / data.MNIST_STD
-        y = labels[batch]
+    for step, (x, y) in enumerate(batches):
         with autocast(device, args.precision):
             log_probs = model(x)
         loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
@@ -169,14 +133,13 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
         loss.backward()
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.detach() * len(batch)
+        loss_sum += loss.detach() * len(y)
         correct += (log_probs.argmax(1) == y).sum()
-        seen += len(batch)
+        seen += len(y)
         bar.update()
         if step % 20 == 0:  # .item() waits for the device: not every batch
-            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}",
-                                 acc=f"{100 * correct.item() / seen:.2f}",
-                                 lr=f"{scheduler.get_last_lr()[0]:.4f}")
+            bar.set_postfix(loss=f"{loss_sum.item() / seen:.4f}", acc=f"{100 * correct.item() / seen:.2f}",
+                            lr=f"{scheduler.get_last_lr()[0]:.4f}")
     return loss_sum.item() / seen, 100 * correct.item() / seen
 
 
@@ -196,6 +159,38 @@ def evaluate(model, images, labels, device):
     loss = F.nll_loss(log_probs, labels).item()
     accuracy = 100 * (log_probs.argmax(1) == labels).float().mean().item()
     return loss, accuracy
+
+
+# ---------------------------------------------------------------- what a run is: model, recipe, code
+
+
+def build_model(args):
+    return Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
+               stem=args.stem)
+
+
+def resolved_epochs(args):
+    """--epochs as given, else the default schedule (one epoch for --dry-run)."""
+    if args.epochs is not None:
+        return args.epochs
+    return 1 if args.dry_run else DEFAULTS["epochs"]
+
+
+def fingerprint(args):
+    """A short hash of the model's layout and the training recipe: equal fingerprints, same training."""
+    recipe = {key: value for key, value in vars(args).items() if key in DEFAULTS and key not in NOT_RECIPE}
+    recipe.update(build_model(args).layout(), width=None, epochs=resolved_epochs(args))  # the layout names it
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def git_commit():
+    """The commit of this program's checkout, '-dirty' if tracked files differ from it; None outside git."""
+    try:
+        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                                cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
 
 
 # ---------------------------------------------------------------- output files
@@ -219,6 +214,21 @@ class RunLog:
             f.write(message + "\n")
 
 
+class PhaseTimer:
+    """Wall-clock seconds per phase of a run, so the log shows where the time went."""
+
+    def __init__(self, **already):
+        self.seconds = dict(already)
+
+    @contextlib.contextmanager
+    def __call__(self, phase):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+
 def save_atomically(obj, path):
     """torch.save, or JSON for a .json path, written whole or not at all."""
     path = Path(path)
@@ -240,8 +250,22 @@ def new_run_dir():
     return path
 
 
+def writable_output_dir(path):
+    """Create the output folder and prove it takes files, before any work starts."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
+    return path
+
+
 def model_summary(model):
     """torchsummary's table, run on a CPU copy: it knows only 'cuda' and 'cpu'."""
+    from torchsummary import summary  # only a run's log needs it
+
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         summary(copy.deepcopy(model).cpu().float(), (1, 28, 28), device="cpu")
@@ -266,9 +290,13 @@ def set_rng_state(state, generator, device):
 
 
 def load_resume_checkpoint(path):
-    """The saved state of an interrupted run, or a UsageError saying why not."""
+    """The saved state of an interrupted run, or a UsageError saying why not.
+
+    weights_only=True: the state is tensors, numbers, strings and lists, so a
+    file that would run code when unpickled is refused, not run.
+    """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UsageError(f"--resume {path}: no such file") from None
     except Exception:
@@ -278,44 +306,44 @@ def load_resume_checkpoint(path):
     return checkpoint
 
 
-def writable_output_dir(path):
-    """Create the output folder and prove it takes files, before any work starts."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
-    return path
+def resumed_args(args, given_flags, checkpoint, log_lines):
+    """The interrupted run's settings, with the flags given now that may change; any other is refused."""
+    saved = checkpoint["args"]
+    for dest in sorted(given_flags - {"resume"}):
+        flag = "--" + dest.replace("_", "-")
+        if dest in RESUME_MAY_CHANGE:
+            log_lines.append(f"Resuming with {flag} {getattr(args, dest)} as asked (the run used "
+                             f"{saved.get(dest)}): it changes where the run happens, not its numbers")
+        elif dest == "out":
+            raise UsageError(f"--resume continues in the checkpoint's own folder; leave out {flag}")
+        elif getattr(args, dest) != saved.get(dest):
+            raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
+                             f"(trained with {saved.get(dest)}); leave it out")
+    kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
+    return argparse.Namespace(**{**saved, **kept, "resume": args.resume, "out": str(Path(args.resume).parent)})
 
 
-def resolved_epochs(args):
-    """--epochs as given, else the default schedule (one epoch for --dry-run)."""
-    if args.epochs is not None:
-        return args.epochs
-    return 1 if args.dry_run else DEFAULTS["epochs"]
-
-
-def prepare_run(args):
+def prepare_run(args, given_flags=frozenset()):
     """Settle the arguments, the device and the output folder, refusing bad ones before any work."""
+    notes = []
     resume = load_resume_checkpoint(args.resume) if args.resume else None
     if resume:  # the original run's settings and folder: the schedule must not change
-        args = argparse.Namespace(**{**resume["args"], "resume": args.resume,
-                                     "out": str(Path(args.resume).parent)})
+        args = resumed_args(args, given_flags, resume, notes)
     args.epochs = resolved_epochs(args)
     if not 0 <= args.val < 60_000:
         raise UsageError(f"--val {args.val}: must be between 0 and 59,999 training images")
+    if not 0 <= args.plain_epochs <= args.epochs:
+        raise UsageError(f"--plain-epochs {args.plain_epochs}: must be between 0 and --epochs ({args.epochs})")
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
     args.out = str(writable_output_dir(Path(args.out) if args.out else new_run_dir()))
-    return args, device, resume
+    return args, device, resume, notes
 
 
 def load_data(args, device, log):
     """The training set on the device, the validation set (or None) and the test set."""
     data.prepare_mnist(args.data_dir, log=log)
-    train_set, val_set = split_validation(*data.load_mnist(args.data_dir, train=True), args.val)
+    train_set, val_set = data.split_validation(*data.load_mnist(args.data_dir, train=True), args.val)
     test_set = data.load_mnist(args.data_dir, train=False)
     if args.dry_run:  # a quick check of the pipeline, not a measurement
         val_set = val_set and tuple(t[:EVAL_BATCH] for t in val_set)
@@ -329,52 +357,35 @@ def checkpoint_state(args, epoch, history, seconds, model, optimizer, scheduler,
                 scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
 
 
-def build_model(args):
-    return Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
-               stem=args.stem)
+def train_command(args, given_flags=frozenset()):
+    timer = PhaseTimer(**{"start-up": time.perf_counter() - STARTED})
+    with timer("set-up"):
+        args, device, resume, notes = prepare_run(args, given_flags)
+        out = Path(args.out)
+        log = RunLog(out / "train.log", continue_file=resume is not None)
+        torch.manual_seed(args.seed)
+        generator = torch.Generator(device=device).manual_seed(args.seed)
+        model = build_model(args).to(device)
+        log(f"Device: {device} ({args.precision})   torch {torch.__version__}   output: {out}")
+        log(model_summary(model))
+        log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per "
+            f"image; fingerprint {fingerprint(args)}, commit {git_commit()}")
+        for note in notes:
+            log(note)
 
-
-def fingerprint(args):
-    """A short hash of the model's layout and the training recipe: equal fingerprints, same training."""
-    recipe = {key: value for key, value in vars(args).items() if key in DEFAULTS and key not in NOT_RECIPE}
-    recipe.update(build_model(args).layout(), width=None, epochs=resolved_epochs(args))  # width only names a layout; the layout is recorded
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def git_commit():
-    """The commit of this program's checkout, '-dirty' if tracked files differ from it; None outside git."""
-    try:
-        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                                cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def train_command(args):
-    args, device, resume = prepare_run(args)
-    out = Path(args.out)
-    log = RunLog(out / "train.log", continue_file=resume is not None)
-
-    torch.manual_seed(args.seed)
-    generator = torch.Generator(device=device).manual_seed(args.seed)
-    model = build_model(args).to(device)
-    log(f"Device: {device} ({args.precision})   torch {torch.__version__}   output: {out}")
-    log(model_summary(model))
-    log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per image; "
-        f"fingerprint {fingerprint(args)}, commit {git_commit()}")
-
-    train_set, val_set, test_set = load_data(args, device, log)
+    with timer("data"):
+        train_set, val_set, test_set = load_data(args, device, log)
     eval_name, eval_set = ("val", val_set) if val_set else ("test", test_set)
     log(f"Training on {len(train_set[0]):,} images, evaluating each epoch on {len(eval_set[0]):,} "
         f"({eval_name}); {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}")
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr, momentum=args.momentum,
-                                nesterov=True, weight_decay=args.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
-        pct_start=args.pct_start)
+    with timer("set-up"):  # torch.optim's first use imports torch._dynamo: about 2 s on a CPU
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr, momentum=args.momentum,
+                                    nesterov=True, weight_decay=args.weight_decay)
+        steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=args.pct_start)
 
     history, seconds_before, start_epoch = [], 0.0, 1
     if resume:
@@ -394,14 +405,17 @@ def train_command(args):
         for epoch in range(start_epoch, args.epochs + 1):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
             elapsed = seconds_before + time.perf_counter() - started
-            save_atomically(checkpoint_state(args, epoch, history, elapsed, model, optimizer, scheduler,
-                                             generator, device), checkpoint_path)
-            with tqdm(desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
-                      total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
+            with timer("saving"):
+                save_atomically(checkpoint_state(args, epoch, history, elapsed, model, optimizer, scheduler,
+                                                 generator, device), checkpoint_path)
+            with timer("training steps"), tqdm(
+                    desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
+                    total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
                 augment = epoch <= args.epochs - args.plain_epochs
                 train_loss, train_acc = train_one_epoch(model, train_set, optimizer, scheduler, args,
                                                         device, generator, bar, augment)
-            eval_loss, eval_acc = evaluate(model, *eval_set, device)
+            with timer("evaluation"):
+                eval_loss, eval_acc = evaluate(model, *eval_set, device)
             elapsed = seconds_before + time.perf_counter() - started
             history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                             f"{eval_name}_loss": eval_loss, f"{eval_name}_accuracy": eval_acc,
@@ -414,35 +428,42 @@ def train_command(args):
         return 130
 
     seconds = seconds_before + time.perf_counter() - started
-    finish_run(args, model, device, history, seconds, test_set, eval_name, log)
+    finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 
 
-def finish_run(args, model, device, history, seconds, test_set, eval_name, log):
+def finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer):
     """Evaluate the final model on the test set once; save weights, metrics and curves."""
     out = Path(args.out)
-    if eval_name == "test":  # the last epoch's line already evaluated this final model on it
-        test_loss, test_acc = history[-1]["test_loss"], history[-1]["test_accuracy"]
-    else:
-        test_loss, test_acc = evaluate(model, *test_set, device)
+    with timer("evaluation"):
+        if eval_name == "test":  # the last epoch's line already evaluated this final model on it
+            test_loss, test_acc = history[-1]["test_loss"], history[-1]["test_accuracy"]
+        else:
+            test_loss, test_acc = evaluate(model, *test_set, device)
     params = count_parameters(model)
-    save_atomically(model.state_dict(), out / "model.pt")
     metrics = {"test_accuracy": test_acc, "test_loss": test_loss, "params": params,
-               "seconds": seconds, "epochs": args.epochs, "width": args.width,
-               "device": str(device), "precision": args.precision, "torch": torch.__version__,
-               "dry_run": args.dry_run, "fingerprint": fingerprint(args), "commit": git_commit(),
-               "layout": model.layout(), "multiply_adds": multiply_adds_per_image(model),
-               "args": {k: v for k, v in vars(args).items() if k != "command"},
-               "history": history}
+               "multiply_adds": multiply_adds_per_image(model), "seconds": seconds, "epochs": args.epochs,
+               "width": model.width, "layout": model.layout(), "fingerprint": fingerprint(args),
+               "commit": git_commit(), "device": str(device), "precision": args.precision,
+               "torch": torch.__version__, "dry_run": args.dry_run,
+               "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history}
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
                    f"test accuracy {test_acc:.2f}%"
     if eval_name == "val":
         metrics["val_accuracy"] = history[-1]["val_accuracy"]
         summary_line += f", validation {metrics['val_accuracy']:.2f}%"
+    with timer("saving"):
+        import plots  # matplotlib is slow to import and only this last step draws
+
+        save_atomically(model.state_dict(), out / "model.pt")
+        plots.plot_training_curves(history, out / "curves.png", eval_name)
+    # The phases of this process: a resumed run's earlier epochs are in "seconds" but not here.
+    metrics["phase_seconds"] = {phase: round(s, 2) for phase, s in timer.seconds.items()}
+    metrics["phase_seconds"]["total"] = round(time.perf_counter() - STARTED, 2)
     save_atomically(metrics, out / "metrics.json")
-    plots.plot_training_curves(history, out / "curves.png", eval_name)
     log(summary_line)
+    log("Where the time went: " + ", ".join(f"{phase} {s:.1f} s" for phase, s in metrics["phase_seconds"].items()))
     log(f"Saved {out / 'model.pt'}, {out / 'metrics.json'}, {out / 'train.log'}, {out / 'curves.png'}")
 
 
@@ -452,11 +473,20 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log):
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
 
 
+def shown_path(path):
+    """`path` relative to the working directory where it can be, so nothing prints this machine's layout."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
 def load_trained_model(path, device):
     """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
 
     The layout is read off the weights, so a model trained with any --width,
-    --channels, --separable or --stem loads. Anything else is refused with a message that says what it is.
+    --channels, --separable or --stem loads. Anything else is refused with a
+    message that says what it is.
     """
     path = Path(path)
     if not path.is_file():
@@ -468,8 +498,8 @@ def load_trained_model(path, device):
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]  # a resumable training checkpoint
     try:
-        layout = layout_of(state) if isinstance(state, dict) else None
-    except Exception:
+        layout = layout_of(state)
+    except (AttributeError, TypeError):  # not a dict of tensors
         layout = None
     if not layout or len(layout["channels"]) != 5:
         raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
@@ -493,7 +523,7 @@ def evaluate_command(args):
     confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
     accuracy = 100 * (predicted == labels).float().mean().item()
 
-    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, width {model.width}")
+    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, channels {model.channels}")
     print(f"Test accuracy: {accuracy:.2f}% ({int((predicted == labels).sum()):,} of {len(labels):,})")
     print("Per class:  " + "  ".join(f"{d}: {100 * confusion[d, d] / confusion[d].sum():.2f}%"
                                      for d in range(10)))
@@ -502,9 +532,11 @@ def evaluate_command(args):
     for d in range(10):
         print(f"{d:>6}" + "".join(f"{int(c):>6}" for c in confusion[d]))
     if args.confusion_png:
+        import plots
         plots.plot_confusion_matrix(confusion, args.confusion_png)
         print(f"Wrote {args.confusion_png}")
     if args.errors_png:
+        import plots
         wrong = (predicted != labels).nonzero().flatten()[:args.max_errors]
         confidence = log_probs[wrong].exp().max(1).values
         plots.plot_misclassified(images[wrong], labels[wrong], predicted[wrong], confidence, args.errors_png)
@@ -545,10 +577,27 @@ def export_command(args):
 # ---------------------------------------------------------------- command line
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument gets one line, not the usage block; no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def positive_int(text):
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def probability(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
     return value
 
 
@@ -562,11 +611,18 @@ def channel_list(text):
     return channels
 
 
-def probability(text):
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {text}")
-    return value
+def shared_flags():
+    """The flags several commands take, each defined once, as argparse parent parsers."""
+    device = OneLineParser(add_help=False)
+    device.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda", "mps"],
+                        help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
+    data_dir = OneLineParser(add_help=False)
+    data_dir.add_argument("--data-dir", default=DEFAULTS["data_dir"], metavar="DIR",
+                          help=f"where MNIST is kept, fetched if missing (default: {DEFAULTS['data_dir']})")
+    checkpoint = OneLineParser(add_help=False)
+    checkpoint.add_argument("--checkpoint", default=shown_path(SHIPPED_WEIGHTS), metavar="PATH",
+                            help="trained weights, a model.pt of a run (default: the shipped mnist_net.pt)")
+    return device, data_dir, checkpoint
 
 
 def add_train_arguments(parser):
@@ -592,6 +648,8 @@ def add_train_arguments(parser):
                         help=f"random shift, +- pixels (default: {d['translate']})")
     parser.add_argument("--scale", type=float, default=d["scale"], metavar="F",
                         help=f"random zoom, +- fraction (default: {d['scale']})")
+    parser.add_argument("--plain-epochs", type=int, default=d["plain_epochs"], metavar="N",
+                        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
     parser.add_argument("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
@@ -599,9 +657,7 @@ def add_train_arguments(parser):
     parser.add_argument("--separable", action="store_true",
                         help="depthwise + pointwise convs after the first (default: full 3x3 convs)")
     parser.add_argument("--stem", default=d["stem"], choices=STEMS,
-                        help=f"28x28 to 13x13 by conv + max-pool or a stride-2 conv (default: {d['stem']})")
-    parser.add_argument("--plain-epochs", type=int, default=d["plain_epochs"], metavar="N",
-                        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']})")
+                        help=f"28x28 to 13x13 by conv + max-pool or one stride-2 conv (default: {d['stem']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",
@@ -609,73 +665,73 @@ def add_train_arguments(parser):
     parser.add_argument("--val", type=int, default=d["val"], metavar="N",
                         help="hold N training images out as a validation set for tuning; "
                              "the test set is then evaluated once, at the end (default: 0)")
-    parser.add_argument("--data-dir", default=d["data_dir"], metavar="DIR",
-                        help=f"where MNIST is kept, fetched if missing (default: {d['data_dir']})")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder for weights, log, metrics (default: a new folder in runs/)")
-    parser.add_argument("--device", default=d["device"], choices=["auto", "cpu", "cuda", "mps"],
-                        help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
     parser.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
                         help="bf16 autocast where the hardware supports it natively (default: auto)")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                        help="continue an interrupted run from its checkpoint.pt")
+                        help="continue an interrupted run from its checkpoint.pt (only --device and "
+                             "--data-dir may be given with it)")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, to check the set-up")
 
 
 def build_parser():
-    parser = OneLineParser(
-        description="Train a tiny CNN to 99.4% on MNIST, and use it. "
-                    "With no command, trains (the same as 'train').")
-    commands = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}")
-    add_train_arguments(commands.add_parser("train", help="train the model (the default command)"))
+    """The whole command line; `parser.commands` maps each command to its own parser."""
+    device, data_dir, checkpoint = shared_flags()
+    parser = OneLineParser(description="Train a tiny CNN to 99.4% on MNIST, and use it.")
+    subparsers = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}")
+    parser.commands = {}
 
-    evaluate = commands.add_parser("evaluate", help="test accuracy, per-class accuracy, confusion matrix")
-    add_checkpoint_arguments(evaluate)
-    evaluate.add_argument("--data-dir", default=DEFAULTS["data_dir"], metavar="DIR",
-                          help=f"where MNIST is kept (default: {DEFAULTS['data_dir']})")
+    def command(name, help_text, parents, **kwargs):
+        parser.commands[name] = subparsers.add_parser(name, help=help_text, description=help_text,
+                                                      parents=parents, **kwargs)
+        return parser.commands[name]
+
+    train = command("train", "train the model (the default command: 'train' may be left out)", [device, data_dir],
+                    epilog="Other commands: evaluate, predict, export; "
+                           "'python mnist_99_4.py COMMAND --help' for each.")
+    add_train_arguments(train)
+
+    evaluate = command("evaluate", "test accuracy, per-class accuracy, confusion matrix",
+                       [checkpoint, device, data_dir])
     evaluate.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
     evaluate.add_argument("--errors-png", metavar="PNG", help="also draw misclassified digits here")
     evaluate.add_argument("--max-errors", type=positive_int, default=64, metavar="N",
                           help="at most this many digits in --errors-png (default: 64)")
 
-    predict = commands.add_parser("predict", help="read the digit in each image file")
+    predict = command("predict", "read the digit in each image file", [checkpoint, device])
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... of any size")
-    add_checkpoint_arguments(predict)
     predict.add_argument("--top-k", type=int, default=1, choices=range(1, 11), metavar="K",
                          help="show the K likeliest digits (default: 1)")
 
-    export = commands.add_parser("export", help="write the trained model as ONNX")
-    add_checkpoint_arguments(export, device=False)
+    export = command("export", "write the trained model as ONNX", [checkpoint])
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
     return parser
 
 
-def add_checkpoint_arguments(parser, device=True):
-    parser.add_argument("--checkpoint", default=str(SHIPPED_WEIGHTS), metavar="PATH",
-                        help="trained weights, a model.pt of a run (default: the shipped mnist_net.pt)")
-    if device:
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                            help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
+def given_flags(parser, argv):
+    """The destinations of the flags written on the command line (exact: abbreviations are off)."""
+    actions = parser._option_string_actions
+    return {actions[token.split("=")[0]].dest for token in argv
+            if token.startswith("--") and token.split("=")[0] in actions}
 
 
 COMMANDS = {"train": train_command, "evaluate": evaluate_command,
             "predict": predict_command, "export": export_command}
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument gets one line, not the usage block."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+    if argv in (["-h"], ["--help"]):
+        argv = ["train", "--help"]  # the training flags, which is what a newcomer wants to see
+    elif not argv or argv[0] not in COMMANDS:
         argv = ["train"] + argv  # training is the default command
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        if args.command == "train":
+            return train_command(args, given_flags(parser.commands["train"], argv[1:]))
         return COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The training command end to end, as a user runs it."""
 import json
+import os
 import subprocess
 import sys
 
@@ -53,3 +54,27 @@ def test_a_new_run_in_a_used_folder_starts_a_fresh_log(tmp_path, mnist_dir):
     for _ in range(2):
         assert mnist_99_4.main(["--dry-run", "--data-dir", mnist_dir, "--out", str(out)]) == 0
     assert (out / "train.log").read_text().count("Training on") == 1
+
+
+def test_a_relative_out_is_recorded_as_given(tmp_path, mnist_dir):
+    # Run from another folder, so the absolute form of the relative --out is distinctive.
+    data_dir = os.path.abspath(mnist_dir)
+    result = subprocess.run([sys.executable, os.path.abspath("mnist_99_4.py"), "--dry-run",
+                             "--data-dir", data_dir, "--out", "runs/relative"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "runs" / "relative"
+    for name in ("train.log", "metrics.json"):
+        text = (out / name).read_text()
+        assert "runs/relative" in text
+        assert str(out) not in text, f"{name} holds the absolute path of --out"
+    assert json.loads((out / "metrics.json").read_text())["args"]["out"] == "runs/relative"
+
+
+def test_top_level_help_lists_the_training_flags():
+    result = subprocess.run([sys.executable, "mnist_99_4.py", "--help"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    for flag in ("--epochs", "--batch-size", "--width", "--val", "--resume", "--data-dir", "--device"):
+        assert flag in result.stdout
+    assert "evaluate" in result.stdout and "predict" in result.stdout

@@ -164,3 +164,51 @@ def test_a_failed_write_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(path, weights_only=True) == {"version": 1}
     assert list(tmp_path.iterdir()) == [path]
+
+
+class RunsCodeWhenUnpickled:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_refuses_a_file_that_would_run_code(tmp_path):
+    marker = tmp_path / "code-ran"
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"args": {}, "epoch": 1, "model": {}, "rng": RunsCodeWhenUnpickled(marker)}, checkpoint)
+
+    result = run_cli("--resume", str(checkpoint))
+
+    assert_one_line_error(result, 2, "not a checkpoint written by this program")
+    assert not marker.exists()
+
+
+@pytest.fixture
+def interrupted_run(tmp_path, mnist_dir, monkeypatch):
+    """The checkpoint of a dry run stopped by Ctrl-C in its first epoch."""
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnist_99_4, "train_one_epoch", interrupted)
+    out = tmp_path / "run"
+    assert mnist_99_4.main(["--dry-run", "--epochs", "2", "--data-dir", mnist_dir, "--out", str(out)]) == 130
+    monkeypatch.undo()
+    return out / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--batch-size", "64"], "--batch-size 64 would change the run"),
+    (["--seed", "9"], "--seed 9 would change the run"),
+    (["--out", "elsewhere"], "leave out --out"),
+])
+def test_resume_refuses_a_flag_that_would_change_the_run(interrupted_run, flags, fragment):
+    assert_one_line_error(run_cli("--resume", str(interrupted_run), *flags), 2, fragment)
+
+
+def test_resume_applies_the_device_and_says_so(interrupted_run):
+    result = run_cli("--resume", str(interrupted_run), "--device", "cpu", timeout=300)
+    assert result.returncode == 0, result.stderr
+    log = (interrupted_run.parent / "train.log").read_text()
+    assert "Resuming with --device cpu as asked" in log and "Resumed from" in log
