@@ -3,13 +3,35 @@
 MNIST's digits are white ink on black, size-normalized so the longer side of
 the ink is 20 pixels, and placed in a 28x28 field with the ink's centre of
 mass at the centre. A photo or a drawing is usually the opposite: dark ink on
-light paper, anywhere on a large canvas. `load_digit` undoes that.
+light paper, anywhere on a large canvas, and a phone photo adds uneven light,
+ruled or squared lines and coloured ink. `load_digit` undoes all that the way
+document scanners do:
+
+1. find the ink: the paper is estimated locally (a morphological closing,
+   which removes strokes thinner than its window and keeps the slow changes of
+   light), and ink is what is darker than its own paper, relatively, in the
+   colour channel where it stands out most;
+2. keep the digit: long thin horizontal or vertical runs are ruled or squared
+   lines and go; of the remaining strokes, the largest connected one and the
+   pieces near it stay, specks and lines that touch the frame go;
+3. crop to the digit, scale its longer side to 20 pixels, centre its mass.
 """
+import io
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
-INK_THRESHOLD = 0.3  # of the strongest ink: fainter pixels are paper texture, not the digit
-DIGIT_BOX = 20       # MNIST's size-normalized box, in pixels
+WORK_SIDE = 1000        # photos are shrunk to this longer side first: ample for a digit, and fast
+PAPER_WINDOW = 1 / 6    # of the longer side: wider than any stroke, narrower than a shadow's slope
+INK_LEVEL = 0.5         # of the strongest ink: what counts as a stroke when finding the digit
+LINE_LEVEL = 0.25       # of the strongest ink: faint enough that printed lines stay unbroken
+LINE_LENGTH = 1 / 3     # of the image's width (height): a run this long is a ruled (squared) line...
+LINE_WIDTH = 1 / 150    # of the longer side: ...if it is also thinner than this (pen strokes are wider)
+STROKE_GAP = 1 / 200    # of the longer side: pieces of ink this close are one stroke
+PIECE_SHARE = 0.1       # a piece smaller than this share of the largest stroke is a speck
+EDGE_SOFTNESS = 2       # pixels of anti-aliased ink kept around each kept stroke
+DIGIT_BOX = 20          # MNIST's size-normalized box, in pixels
 FIELD = 28
 
 
@@ -17,31 +39,113 @@ class NoDigitError(ValueError):
     """The image holds nothing that looks like ink."""
 
 
-def ink_map(image):
-    """Ink strength per pixel, 0 (paper) to 1 (strongest ink), as a float array.
+def working_copy(image):
+    """The image shrunk (never enlarged) so its longer side is at most WORK_SIDE."""
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 16-bit: resize needs a plain mode
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    factor = WORK_SIDE / max(image.size)
+    if factor >= 1:
+        return image
+    size = (max(1, round(image.size[0] * factor)), max(1, round(image.size[1] * factor)))
+    return image.resize(size, Image.BOX)
 
-    A transparent image's ink is where it is opaque. Otherwise the paper is the
-    colour of the border, light or dark, and ink is whatever differs from it.
+
+def local_paper(channel, window):
+    """The paper's brightness around each pixel: a closing removes the dark strokes, a blur smooths it."""
+    closed = ndimage.minimum_filter(ndimage.maximum_filter(channel, size=window), size=window)
+    return ndimage.uniform_filter(closed, size=window)
+
+
+def ink_map(image):
+    """Ink strength per pixel, 0 (paper) to 1, as a float array.
+
+    A transparent image's ink is where it is opaque. Otherwise the image is
+    turned into dark ink on light paper (inverted if the border is dark), and
+    ink is how much darker a pixel is than its local paper, relatively, in
+    its darkest channel: a shadow dims paper and ink alike, and blue or red
+    ink is dark in the channels of the other colours.
     """
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         alpha = np.asarray(image.convert("RGBA"))[..., 3].astype(np.float32)
         if alpha.min() < 250:  # really transparent somewhere: opacity is the ink
             return alpha / 255.0
-    gray = np.asarray(image.convert("L")).astype(np.float32) / 255.0
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    gray = rgb.mean(axis=2)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    paper = np.median(border)
-    return np.abs(gray - paper)
+    if np.median(border) < 0.5:  # light ink on dark paper
+        rgb = 1.0 - rgb
+    window = max(7, round(max(gray.shape) * PAPER_WINDOW) | 1)
+    paper = np.stack([local_paper(rgb[..., c], window) for c in range(3)], axis=-1)
+    darkness = (paper - rgb) / np.maximum(paper, 0.05)
+    return np.clip(darkness, 0, 1).max(axis=2)
 
 
-def crop_to_ink(ink):
-    """The smallest box holding all ink above the threshold, ink rescaled to 0-1."""
-    strongest = ink.max()
-    if strongest < 0.1:  # no pixel differs from the paper by even a tenth
+def runs_longer_than(mask, length, width, axis):
+    """Pixels of `mask` in straight runs along `axis` at least `length` long and `width` wide."""
+    size = (length, width) if axis == 0 else (width, length)
+    as_bytes = mask.astype(np.uint8)
+    return ndimage.maximum_filter(ndimage.minimum_filter(as_bytes, size=size), size=size).astype(bool)
+
+
+def printed_lines(faint_ink):
+    """Long thin horizontal and vertical runs: the lines of ruled or squared paper."""
+    height, width = faint_ink.shape
+    # At least 2: in a small image (a 28x28 digit, a thumbnail) a 2-pixel run is a pen stroke.
+    thick = max(2, round(max(height, width) * LINE_WIDTH))
+    lines = np.zeros_like(faint_ink)
+    for axis, extent in ((1, width), (0, height)):
+        length = max(3, round(extent * LINE_LENGTH))
+        lines |= runs_longer_than(faint_ink, length, 1, axis) & ~runs_longer_than(faint_ink, length, thick, axis)
+    return lines
+
+
+def digit_strokes(ink, strongest):
+    """A mask of the digit's strokes: lines removed, the main stroke and the pieces near it kept."""
+    strokes = (ink > INK_LEVEL * strongest) & ~printed_lines(ink > LINE_LEVEL * strongest)
+    # Pieces a few pixels apart belong together: a line crossing a stroke, or a thin stretch of a
+    # fine pen, leaves such gaps. Grouping is decided on the bridged mask; only strokes are kept.
+    gap = max(1, round(max(ink.shape) * STROKE_GAP))
+    labels, count = ndimage.label(ndimage.binary_dilation(strokes, iterations=gap), structure=np.ones((3, 3)))
+    labels[~strokes] = 0
+    if count == 0:
         raise NoDigitError("no ink found: the image is blank or has no contrast")
-    ink = np.clip(ink / strongest, 0, 1)
-    ink[ink < INK_THRESHOLD] = 0
-    rows, cols = np.nonzero(ink)
-    return ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    sizes = ndimage.sum(strokes, labels, index=range(1, count + 1))
+    boxes = ndimage.find_objects(labels)
+    height, width = ink.shape
+
+    def touches_frame(box):
+        return box[0].start == 0 or box[1].start == 0 or box[0].stop == height or box[1].stop == width
+
+    # The digit is the largest piece clear of the frame, unless only frame-touching ink is substantial
+    # (a drawing that fills its canvas).
+    inside = [i for i in range(count) if not touches_frame(boxes[i])]
+    main = max(inside or range(count), key=lambda i: sizes[i])
+    if inside and sizes[main] < 0.2 * sizes.max():
+        main = int(np.argmax(sizes))
+    main_box = boxes[main]
+    reach = max(main_box[0].stop - main_box[0].start, main_box[1].stop - main_box[1].start)
+
+    def near_main(box):
+        gap_y = max(main_box[0].start - box[0].stop, box[0].start - main_box[0].stop, 0)
+        gap_x = max(main_box[1].start - box[1].stop, box[1].start - main_box[1].stop, 0)
+        return max(gap_y, gap_x) < 0.5 * reach
+
+    keep = [i for i in range(count) if i == main or (sizes[i] >= PIECE_SHARE * sizes[main]
+                                                       and near_main(boxes[i]) and not touches_frame(boxes[i]))]
+    return np.isin(labels, np.array(keep) + 1)
+
+
+def crop_to_digit(ink):
+    """The digit's box of the ink map, its ink rescaled to 0-1 and everything else set to 0."""
+    strongest = ndimage.uniform_filter(ink, size=3).max()  # a single hot pixel is noise, not ink
+    if strongest < 0.1:  # nothing differs from the paper by even a tenth
+        raise NoDigitError("no ink found: the image is blank or has no contrast")
+    strokes = digit_strokes(ink, strongest)
+    rows, cols = np.nonzero(strokes)
+    near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
+    digit = np.where(near_strokes, np.clip(ink / strongest, 0, 1), 0)
+    digit[digit < LINE_LEVEL] = 0
+    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
 def fit_in_field(ink):
@@ -66,8 +170,15 @@ def center_of_mass(image):
     return (ys * image).sum() / total, (xs * image).sum() / total
 
 
+def png_bytes(digit):
+    """A 28x28 uint8 digit as PNG file bytes (white on black, as the model sees it)."""
+    buffer = io.BytesIO()
+    Image.fromarray(digit).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def load_digit(path):
-    """A (28, 28) uint8 array, white digit on black, from an image file of any size.
+    """A (28, 28) uint8 array, white digit on black, from an image file (or file object) of any size.
 
     Raises OSError when the file cannot be read, ValueError when it is not an
     image, and NoDigitError (a ValueError) when it holds no ink.
@@ -78,4 +189,4 @@ def load_digit(path):
             image.load()
     except UnidentifiedImageError:
         raise ValueError("not an image PIL can read (PNG, JPEG, BMP, ...)") from None
-    return fit_in_field(crop_to_ink(ink_map(image)))
+    return fit_in_field(crop_to_digit(ink_map(working_copy(image))))

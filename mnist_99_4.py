@@ -544,6 +544,12 @@ def evaluate_command(args):
     return 0
 
 
+def seen_image_path(path):
+    """Where --show-crop writes what the model saw: beside the input, photo.jpg -> photo.seen.png."""
+    path = Path(path)
+    return path.with_name(path.stem + ".seen.png")
+
+
 def predict_command(args):
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
@@ -558,7 +564,12 @@ def predict_command(args):
             continue
         probs = predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
         top = probs.topk(args.top_k)
-        print(f"{path}: " + ", ".join(f"{int(d)} ({100 * p:.1f}%)" for p, d in zip(top.values, top.indices)))
+        line = f"{path}: " + ", ".join(f"{int(d)} ({100 * p:.1f}%)" for p, d in zip(top.values, top.indices))
+        if args.show_crop:
+            seen_path = seen_image_path(path)
+            data.write_atomically(seen_path, digit_image.png_bytes(digit))
+            line += f"   (the model saw {seen_path})"
+        print(line)
     return 1 if failures else 0
 
 
@@ -704,6 +715,8 @@ def build_parser():
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... of any size")
     predict.add_argument("--top-k", type=int, default=1, choices=range(1, 11), metavar="K",
                          help="show the K likeliest digits (default: 1)")
+    predict.add_argument("--show-crop", action="store_true",
+                         help="write the 28x28 image the model saw beside each input, as NAME.seen.png")
 
     export = command("export", "write the trained model as ONNX", [checkpoint])
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")

@@ -67,7 +67,7 @@ def counts_table(photos, results):
 
 
 def draw_figure(photos, results, path, count):
-    """The first `count` photos, each above the 28x28 image the model saw and what it read."""
+    """`count` photos, each above the 28x28 image the model saw and what it read."""
     import plots
 
     fig, axes = plots.plt.subplots(2, count, figsize=(2.2 * count, 4.4), squeeze=False)
@@ -96,6 +96,7 @@ def main():
     parser.add_argument("--data-dir", default="data", help="MNIST folder (default: data)")
     parser.add_argument("--figure", metavar="PNG", help="also draw the first --show photos and their crops")
     parser.add_argument("--show", type=int, default=6, help="photos in --figure (default: 6)")
+    parser.add_argument("--only-wrong", action="store_true", help="--figure shows only misread photos")
     parser.add_argument("--out", default="benchmarks/results/photos.md", help="the table's file")
     args = parser.parse_args()
 
@@ -108,7 +109,9 @@ def main():
     command = shlex.join(["python", "benchmarks/photos.py", *sys.argv[1:]])
     data.write_atomically(args.out, f"`{command}` (commit {mnist_99_4.git_commit()})\n\n{table}\n".encode())
     if args.figure:
-        draw_figure(photos, results, args.figure, args.show)
+        shown = [i for i, ((_, label, _), (predicted, _)) in enumerate(zip(photos, results))
+                 if predicted != label or not args.only_wrong][:args.show]
+        draw_figure([photos[i] for i in shown], [results[i] for i in shown], args.figure, len(shown))
     print(f"{table}\n\n{right} of {len(photos)} read right; wrote {args.out}"
           + (f" and {args.figure}" if args.figure else ""))
 
