@@ -550,6 +550,12 @@ def seen_image_path(path):
     return path.with_name(path.stem + ".seen.png")
 
 
+def digit_probabilities(model, digit, device):
+    """The ten probabilities for one 28x28 uint8 digit from digit_image: predict and serve share it."""
+    with torch.no_grad():
+        return predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
+
+
 def predict_command(args):
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
@@ -562,7 +568,7 @@ def predict_command(args):
             print(f"{path}: error: {reason}", file=sys.stderr)
             failures += 1
             continue
-        probs = predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
+        probs = digit_probabilities(model, digit, device)
         top = probs.topk(args.top_k)
         line = f"{path}: " + ", ".join(f"{int(d)} ({100 * p:.1f}%)" for p, d in zip(top.values, top.indices))
         if args.show_crop:
@@ -571,6 +577,27 @@ def predict_command(args):
             line += f"   (the model saw {seen_path})"
         print(line)
     return 1 if failures else 0
+
+
+def serve_command(args):
+    import server  # the web page's imports are only paid for by `serve`
+
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    try:
+        web = server.make_server(lambda digit: digit_probabilities(model, digit, device).tolist(),
+                                 args.host, args.port)
+    except OSError as error:  # port taken, address not on this machine
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    print(f"Reading digits with {shown_path(args.checkpoint)} on {device}. Open {server.address(web)} "
+          "in a browser; Ctrl-C stops.", flush=True)
+    try:
+        web.serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopped")
+    finally:
+        web.server_close()
+    return 0
 
 
 def export_command(args):
@@ -602,6 +629,13 @@ def positive_int(text):
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def port_number(text):
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, not {text}")
     return value
 
 
@@ -691,7 +725,7 @@ def build_parser():
     """The whole command line; `parser.commands` maps each command to its own parser."""
     device, data_dir, checkpoint = shared_flags()
     parser = OneLineParser(description="Train a tiny CNN to 99.4% on MNIST, and use it.")
-    subparsers = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,export}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,serve,export}")
     parser.commands = {}
 
     def command(name, help_text, parents, **kwargs):
@@ -700,7 +734,7 @@ def build_parser():
         return parser.commands[name]
 
     train = command("train", "train the model (the default command: 'train' may be left out)", [device, data_dir],
-                    epilog="Other commands: evaluate, predict, export; "
+                    epilog="Other commands: evaluate, predict, serve, export; "
                            "'python mnist_99_4.py COMMAND --help' for each.")
     add_train_arguments(train)
 
@@ -718,6 +752,11 @@ def build_parser():
     predict.add_argument("--show-crop", action="store_true",
                          help="write the 28x28 image the model saw beside each input, as NAME.seen.png")
 
+    serve = command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=port_number, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+
     export = command("export", "write the trained model as ONNX", [checkpoint])
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
     return parser
@@ -731,7 +770,7 @@ def given_flags(parser, argv):
 
 
 COMMANDS = {"train": train_command, "evaluate": evaluate_command,
-            "predict": predict_command, "export": export_command}
+            "predict": predict_command, "serve": serve_command, "export": export_command}
 
 
 def main(argv=None):
