@@ -51,16 +51,30 @@ def working_copy(image):
 
 
 def local_paper(channel, window):
-    """The paper's brightness around each pixel: a closing removes the dark strokes, a blur smooths it."""
+    """The paper's brightness around each pixel: a closing removes the dark strokes, a blur smooths it.
+
+    The blur of a curved shadow edge is brighter than the paper on its dark side; capping it at the
+    closing, which never lies above the paper, keeps that band from looking like ink.
+    """
     closed = ndimage.minimum_filter(ndimage.maximum_filter(channel, size=window), size=window)
-    return ndimage.uniform_filter(closed, size=window)
+    return np.minimum(ndimage.uniform_filter(closed, size=window), closed)
+
+
+def light_ink(gray, window):
+    """Whether the ink is lighter than the paper (chalk, MNIST itself) rather than darker.
+
+    Ink is what stands out from its surroundings most: compared with the local mean, the strongest
+    departures are bright for light ink and dark for dark ink, however a shadow dims the paper.
+    """
+    detail = ndimage.uniform_filter(gray, size=3) - ndimage.uniform_filter(gray, size=window)  # 3x3: not noise
+    return detail.max() > -detail.min()
 
 
 def ink_map(image):
     """Ink strength per pixel, 0 (paper) to 1, as a float array.
 
     A transparent image's ink is where it is opaque. Otherwise the image is
-    turned into dark ink on light paper (inverted if the border is dark), and
+    turned into dark ink on light paper (inverted if the ink is the light part), and
     ink is how much darker a pixel is than its local paper, relatively, in
     its darkest channel: a shadow dims paper and ink alike, and blue or red
     ink is dark in the channels of the other colours.
@@ -71,10 +85,9 @@ def ink_map(image):
             return alpha / 255.0
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     gray = rgb.mean(axis=2)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.median(border) < 0.5:  # light ink on dark paper
-        rgb = 1.0 - rgb
     window = max(7, round(max(gray.shape) * PAPER_WINDOW) | 1)
+    if light_ink(gray, window):
+        rgb = 1.0 - rgb
     paper = np.stack([local_paper(rgb[..., c], window) for c in range(3)], axis=-1)
     darkness = (paper - rgb) / np.maximum(paper, 0.05)
     return np.clip(darkness, 0, 1).max(axis=2)

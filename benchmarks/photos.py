@@ -28,7 +28,10 @@ import digit_image  # noqa: E402
 import mnist_99_4  # noqa: E402
 from digit_pictures import PHOTO_CONDITIONS, photo_set  # noqa: E402
 
-HELD_OUT_SEED = 2026  # tests/test_photos.py uses another
+# Seed 2027 was first read after the preprocessing was settled. tests/test_photos.py uses seed 1;
+# seed 2026, the first held-out set, showed the shadow that made paper look like light ink, and so
+# helped shape the preprocessing (benchmarks/results/photos_seed2026.md).
+HELD_OUT_SEED = 2027
 
 
 def as_jpeg(image, quality=70):
