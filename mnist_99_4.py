@@ -67,13 +67,14 @@ DEFAULTS = dict(
     data_dir="./data",
     device="auto",
     precision="auto",
+    memory_format="auto",
 )
 
 # What does not change the numbers a run produces, so a fingerprint leaves it
 # out; the seed and --val are recorded beside the fingerprint, not in it.
-NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision"}
+NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format"}
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
-RESUME_MAY_CHANGE = {"device", "data_dir"}
+RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format"}
 
 EVAL_BATCH = 500      # no backward pass; benchmarks/speed.py reports the evaluation images/s
 DRY_RUN_BATCHES = 3   # --dry-run: this many training batches, one small evaluation
@@ -109,6 +110,17 @@ def pick_precision(requested, device):
     return "fp32"
 
 
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def pick_memory_format(requested, device):
+    """channels_last on CPU, where oneDNN runs such convolutions directly and the default layout
+    takes a slower path (benchmarks/speed.py --compare measures it); the default layout elsewhere."""
+    if requested != "auto":
+        return requested
+    return "channels_last" if device.type == "cpu" else "contiguous"
+
+
 def autocast(device, precision):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -125,9 +137,10 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per batch
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    memory_format = MEMORY_FORMATS[args.memory_format]
     for step, (x, y) in enumerate(batches):
         with autocast(device, args.precision):
-            log_probs = model(x)
+            log_probs = model(x.contiguous(memory_format=memory_format))
         loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -147,7 +160,9 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
 def predict_batches(model, images, device, batch_size=EVAL_BATCH):
     """Log-probabilities (N, 10) for uint8 images (N, 28, 28), in float32."""
     model.eval()
-    outputs = [model(data.normalize(images[i:i + batch_size].to(device)).unsqueeze(1)).float().cpu()
+    memory_format = MEMORY_FORMATS[pick_memory_format("auto", device)]
+    outputs = [model(data.normalize(images[i:i + batch_size].to(device)).unsqueeze(1)
+                     .contiguous(memory_format=memory_format)).float().cpu()
                for i in range(0, len(images), batch_size)]
     return torch.cat(outputs)
 
@@ -320,7 +335,7 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
             raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
                              f"(trained with {saved.get(dest)}); leave it out")
     kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
-    return argparse.Namespace(**{**saved, **kept, "resume": args.resume, "out": str(Path(args.resume).parent)})
+    return argparse.Namespace(**{"memory_format": "auto", **saved, **kept, "resume": args.resume, "out": str(Path(args.resume).parent)})
 
 
 def prepare_run(args, given_flags=frozenset()):
@@ -336,6 +351,7 @@ def prepare_run(args, given_flags=frozenset()):
         raise UsageError(f"--plain-epochs {args.plain_epochs}: must be between 0 and --epochs ({args.epochs})")
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
+    args.memory_format = pick_memory_format(args.memory_format, device)
     args.out = str(writable_output_dir(Path(args.out) if args.out else new_run_dir()))
     return args, device, resume, notes
 
@@ -365,8 +381,8 @@ def train_command(args, given_flags=frozenset()):
         log = RunLog(out / "train.log", continue_file=resume is not None)
         torch.manual_seed(args.seed)
         generator = torch.Generator(device=device).manual_seed(args.seed)
-        model = build_model(args).to(device)
-        log(f"Device: {device} ({args.precision})   torch {torch.__version__}   output: {out}")
+        model = build_model(args).to(device, memory_format=MEMORY_FORMATS[args.memory_format])
+        log(f"Device: {device} ({args.precision}, {args.memory_format})   torch {torch.__version__}   output: {out}")
         log(model_summary(model))
         log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per "
             f"image; fingerprint {fingerprint(args)}, commit {git_commit()}")
@@ -446,7 +462,7 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log, 
                "multiply_adds": multiply_adds_per_image(model), "seconds": seconds, "epochs": args.epochs,
                "width": model.width, "layout": model.layout(), "fingerprint": fingerprint(args),
                "commit": git_commit(), "device": str(device), "precision": args.precision,
-               "torch": torch.__version__, "dry_run": args.dry_run,
+               "memory_format": args.memory_format, "torch": torch.__version__, "dry_run": args.dry_run,
                "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history}
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
                    f"test accuracy {test_acc:.2f}%"
@@ -509,7 +525,7 @@ def load_trained_model(path, device):
     except (RuntimeError, ValueError):
         raise UsageError(f"{path}: the weights of a different architecture than model.Net "
                          f"(channels {layout['channels']}); was it trained with another version?") from None
-    return model.to(device).eval()
+    return model.to(device, memory_format=MEMORY_FORMATS[pick_memory_format("auto", device)]).eval()
 
 
 def evaluate_command(args):
@@ -714,6 +730,8 @@ def add_train_arguments(parser):
                         help="output folder for weights, log, metrics (default: a new folder in runs/)")
     parser.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
                         help="bf16 autocast where the hardware supports it natively (default: auto)")
+    parser.add_argument("--memory-format", default=d["memory_format"], choices=["auto", *MEMORY_FORMATS],
+                        help="tensor layout for the convolutions; auto: channels_last on CPU (default: auto)")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
                         help="continue an interrupted run from its checkpoint.pt (only --device and "
                              "--data-dir may be given with it)")

@@ -1,9 +1,9 @@
 """Plot final test accuracy (mean and range over seeds) against parameter count.
 
-    python benchmarks/frontier.py benchmarks/results/seeds_w5-6-8-10.json
+    python benchmarks/frontier.py benchmarks/results/frontier.json
 
-Reads the JSON that `benchmarks/seeds.py --widths ...` writes and draws
-images/frontier.png (or --out).
+Reads the JSON that `benchmarks/seeds.py --name frontier --config ... --config ...`
+writes (one point per configuration) and draws images/frontier.png (or --out).
 """
 import argparse
 import json
@@ -31,13 +31,13 @@ def main():
               linewidth=2, label="range over seeds")
     ax.plot(params, means, "o-", color="tab:blue", label="mean over seeds")
     for s in summaries:
-        ax.annotate(f"width {s['width']}\n{s['runs_at_or_above_99_4']}/{len(s['seeds'])} ≥ 99.4%",
+        ax.annotate(f"{s['params']:,} params\n{s['runs_at_or_above_99_4']}/{len(s['seeds'])} ≥ 99.4%",
                     (s["params"], s["min"]), textcoords="offset points", xytext=(0, -26),
                     ha="center", fontsize=8)
     ax.axhline(99.4, color="gray", linestyle="--", linewidth=1, label="99.4%")
     seeds = len(summaries[0]["seeds"])
     ax.set(xlabel="parameters", ylabel="final test accuracy (%)",
-           title=f"Accuracy against size ({seeds} seeds per width, {summaries[0]['epochs']} epochs)")
+           title=f"Accuracy against size ({seeds} seeds per point, at most {max(s['epochs'] for s in summaries)} epochs)")
     ax.set_ylim(min(s["min"] for s in summaries) - 0.15, max(s["max"] for s in summaries) + 0.1)
     ax.set_xlim(min(params) - 800, max(params) + 800)  # room for the end labels
     ax.grid(alpha=0.3)

@@ -69,10 +69,10 @@ def train(config, seed, val, run_dir, threads):
 
 
 def run_name(config, seed, val):
-    """A folder name from the flags: '--width 6 --plain-epochs 2' -> 'width6_plain-epochs2_seed0'."""
-    label = re.sub(r"[^A-Za-z0-9.,=-]+", "", " ".join(config).replace(" --", "_").replace(" ", ""))
-    label = label.strip("-").replace(",", "-") or "default"
-    return f"{label}_seed{seed}" + (f"_val{val}" if val else "")
+    """A folder name from the flags: '--width 6 --plain-epochs 2' -> 'width-6_plain-epochs-2_seed0'."""
+    parts = " ".join(config).split("--")
+    label = "_".join(re.sub(r"[^A-Za-z0-9.=-]+", "-", part.strip().replace(",", "-")) for part in parts if part.strip())
+    return f"{label or 'default'}_seed{seed}" + (f"_val{val}" if val else "")
 
 
 def summarize(config, runs, val):
