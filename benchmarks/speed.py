@@ -4,12 +4,15 @@
 
 Three pipelines, all timed in this one run, on the same machine:
 
-- old recipe: the default of commit c766afa (width 8, 15 epochs, batch 256,
-  max lr 0.1), spelled out as flags (RECIPES below) and run by this program.
+- old default: `python mnist_99_4.py` of commit c766afa (width 8, 15 epochs,
+  batch 256, max lr 0.1), the program exactly as it was, taken from this
+  clone's git history into a temporary folder.
 - new default: `python mnist_99_4.py` exactly as a user runs it.
   Both are timed from start to exit, --rounds times each, interleaved (old,
   new, new, old, old, new), and compared by the ratio of their medians: on a
-  shared machine two runs of identical code can differ by a third.
+  shared machine two runs of identical code can differ by a third. Each
+  --compare "FLAGS" adds a third contender to the same rounds: this program
+  with those flags, to measure what one change buys.
 - reference: the usual course-project pipeline. torchvision PIL transforms per
   image (RandomRotation(7), ToTensor, Normalize) in a DataLoader with 2 workers,
   batch 128, SGD with Nesterov momentum and OneCycleLR, 15 epochs, float32,
@@ -23,8 +26,14 @@ Writes benchmarks/results/speed.json (every run, with its phase breakdown)
 and speed.md (the table the README shows), and prints the table.
 """
 import argparse
+import io
+import json
+import os
 import shlex
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,21 +48,10 @@ sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
 from model import Net, count_parameters  # noqa: E402
-from seeds import run_training  # noqa: E402  (this folder is on the path when run as a script)
 
 REFERENCE = dict(epochs=15, batch_size=128, max_lr=0.02, workers=2, rotation=7, test_batch=1000)
 
-# The default recipe of commit c766afa, every training flag spelled out, so a
-# later change of the defaults cannot change what "old" means. It runs on this
-# program, so it shares the newer start-up savings: the ratio it gives is the
-# recipe's and layout's gain alone, the conservative figure.
-RECIPES = {
-    "old": ["--width", "8", "--dropout", "0.1", "--stem", "pool", "--epochs", "15", "--batch-size", "256",
-            "--max-lr", "0.1", "--pct-start", "0.2", "--momentum", "0.9", "--weight-decay", "5e-4",
-            "--label-smoothing", "0", "--rotate", "10", "--translate", "2", "--scale", "0.1",
-            "--plain-epochs", "0"],
-    "new": [],  # python mnist_99_4.py as a user runs it
-}
+OLD_COMMIT = "c766afa"  # the default before the speed work: width 8, 15 epochs, batch 256, max lr 0.1
 
 
 class SeedStyleNet(nn.Module):
@@ -122,11 +120,26 @@ def time_reference(model, data_dir, timed_batches):
     return train_seconds, test_seconds
 
 
-def time_run(run_dir, train_args):
-    """Wall-clock seconds of `python mnist_99_4.py ARGS --out RUN_DIR`, start to exit, and its metrics."""
+def old_program(folder):
+    """The program of OLD_COMMIT, extracted from git history into `folder`."""
+    archive = subprocess.run(["git", "archive", OLD_COMMIT], cwd=ROOT, capture_output=True)
+    if archive.returncode != 0:
+        sys.exit(f"error: commit {OLD_COMMIT} is not in this clone's history (git fetch --unshallow)")
+    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
+    return folder
+
+
+def time_run(program_dir, train_args, run_dir):
+    """Wall-clock seconds of `python mnist_99_4.py ARGS --out RUN_DIR` in `program_dir`, start to exit,
+    and the run's metrics.json."""
     started = time.perf_counter()
-    metrics = run_training(run_dir, *train_args)
-    return time.perf_counter() - started, metrics
+    result = subprocess.run([sys.executable, "mnist_99_4.py", *train_args, "--out", str(run_dir)],
+                            cwd=program_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
+    return seconds, json.loads((Path(program_dir) / run_dir / "metrics.json").read_text())
 
 
 def evaluation_images_per_second(model_path, data_dir, repeats=3):
@@ -153,24 +166,26 @@ def time_reference_pipeline(model, data_dir, timed_batches):
             **REFERENCE}
 
 
-def time_recipes(out, rounds):
-    """Time the old recipe and the new default, interleaved (old, new, new, old, old, new, ...).
+def time_contenders(contenders, rounds):
+    """Time each contender `rounds` times, interleaved (old, new, new, old, old, new, ...).
 
-    A shared machine drifts by tens of percent over minutes; interleaving puts
-    both sides through the same drift, and the medians shrug off one slow run.
+    `contenders` maps a name to (program folder, training flags, folder for its runs). A shared
+    machine drifts by tens of percent over minutes; interleaving puts every contender through the
+    same drift, and the medians shrug off one slow run.
     """
-    order = [("old", "new"), ("new", "old")]
-    runs = {"old": [], "new": []}
+    names = list(contenders)
+    runs = {name: [] for name in names}
     for i in range(rounds):
-        for name in order[i % 2]:
-            train_args = [*RECIPES[name], "--seed", "1"]
-            seconds, metrics = time_run(out / "speed_runs" / f"{name}_{i}", train_args)
+        for name in (names if i % 2 == 0 else names[::-1]):
+            program_dir, train_args, runs_dir = contenders[name]
+            run_dir = Path(runs_dir) / f"{name.replace(' ', '')}_{i}"
+            seconds, metrics = time_run(program_dir, [*train_args, "--seed", "1"], run_dir)
             print(f"  {name} run {i}: {seconds:.1f} s start to exit, test {metrics['test_accuracy']:.2f}%",
                   flush=True)
             runs[name].append({"wall_clock_seconds": seconds, "test_accuracy": metrics["test_accuracy"],
                                "training_loop_seconds": metrics["seconds"], "epochs": metrics["epochs"],
-                               "params": metrics["params"], "phase_seconds": metrics["phase_seconds"],
-                               "run_dir": str(out / "speed_runs" / f"{name}_{i}")})
+                               "params": metrics["params"], "phase_seconds": metrics.get("phase_seconds"),
+                               "run_dir": str(run_dir)})
     return runs
 
 
@@ -183,55 +198,80 @@ def median_run(runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3,
-                        help="runs of each recipe, interleaved (default: 3)")
+                        help="runs of each contender, interleaved (default: 3)")
+    parser.add_argument("--compare", action="append", default=[], metavar="FLAGS",
+                        help="also time this program with these training flags, quoted; repeatable")
     parser.add_argument("--reference-batches", type=int, default=100,
                         help="reference training batches to time, of 469 an epoch (default: 100)")
     parser.add_argument("--data-dir", default="data", help="MNIST folder (default: data)")
     parser.add_argument("--out", default="benchmarks/results",
                         help="folder for speed.json, speed.md and the runs (default: benchmarks/results)")
+    parser.add_argument("--name", default="speed", help="file name stem (default: speed)")
     args = parser.parse_args()
     out = Path(args.out)
     data.prepare_mnist(args.data_dir)
 
     reference = time_reference_pipeline(SeedStyleNet(), args.data_dir, args.reference_batches)
-    print(f"Old recipe ({' '.join(RECIPES['old'])}) and new default, interleaved:", flush=True)
-    runs = time_recipes(out, args.rounds)
-    old, new = median_run(runs["old"]), median_run(runs["new"])
-    eval_images_per_s = evaluation_images_per_second(Path(new["run_dir"]) / "model.pt", args.data_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        contenders = {  # name: (program folder, flags, runs folder relative to the program folder)
+            "old": (old_program(Path(scratch)), ["--data-dir", os.path.abspath(args.data_dir)], "runs"),
+            "new": (ROOT, ["--data-dir", args.data_dir], out / "speed_runs"),
+            **{flags: (ROOT, [*shlex.split(flags), "--data-dir", args.data_dir], out / "speed_runs")
+               for flags in args.compare},
+        }
+        print(f"{OLD_COMMIT}'s default, the new default{' and --compare' if args.compare else ''}, "
+              "interleaved:", flush=True)
+        runs = time_contenders(contenders, args.rounds)
+    for run in runs["old"]:
+        del run["run_dir"]  # a temporary folder, gone now
+    medians = {name: median_run(name_runs) for name, name_runs in runs.items()}
+    old, new = medians["old"], medians["new"]
+    eval_images_per_s = evaluation_images_per_second(ROOT / new["run_dir"] / "model.pt", args.data_dir)
 
     result = {
         "command": shlex.join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
-        "machine": f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}",
+        "machine": f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, torch {torch.__version__}",
         "commit": mnist_99_4.git_commit(),
         "reference": reference,
-        "old_recipe": {"train_args": RECIPES["old"], "runs": runs["old"], "median": old},
-        "new_default": {"train_args": RECIPES["new"], "runs": runs["new"], "median": new,
+        "old_default": {"commit": OLD_COMMIT, "runs": runs["old"], "median": old},
+        "new_default": {"train_args": [], "runs": runs["new"], "median": new,
                         "eval_images_per_s": eval_images_per_s},
-        "speedup_over_old_recipe": old["wall_clock_seconds"] / new["wall_clock_seconds"],
+        "compared": {flags: {"train_args": shlex.split(flags), "runs": runs[flags], "median": medians[flags],
+                             "speedup_over_old_default": (old["wall_clock_seconds"]
+                                                          / medians[flags]["wall_clock_seconds"])}
+                     for flags in args.compare},
+        "speedup_over_old_default": old["wall_clock_seconds"] / new["wall_clock_seconds"],
         "speedup_over_reference": reference["seconds_15_epochs_scaled"] / new["wall_clock_seconds"],
     }
-    mnist_99_4.save_atomically(result, out / "speed.json")
+    mnist_99_4.save_atomically(result, out / f"{args.name}.json")
+    table = markdown_table(result, runs, medians, args.compare)
+    data.write_atomically(out / f"{args.name}.md", table.encode())
+    print("\n" + table + f"\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
 
-    def seconds(runs):
-        return ", ".join(f"{run['wall_clock_seconds']:.0f}" for run in runs)
 
-    def accuracies(runs):
-        return ", ".join(f"{run['test_accuracy']:.2f}" for run in runs)
+def markdown_table(result, runs, medians, compared):
+    def row(label, name):
+        seconds = ", ".join(f"{run['wall_clock_seconds']:.0f}" for run in runs[name])
+        accuracies = ", ".join(f"{run['test_accuracy']:.2f}" for run in runs[name])
+        return f"| {label} | {seconds} | {medians[name]['wall_clock_seconds']:.0f} | {accuracies} |"
 
-    table = f"""`{result['command']}` ({result['machine']})
-
-| pipeline | runs (s, start to exit) | median | test accuracy (seed 1) |
-|---|---|---|---|
-| reference: PIL `RandomRotation(7)` + `ToTensor` + `Normalize` in a DataLoader (2 workers), the seed-style 7,544-parameter net, batch 128, fp32, 15 epochs, scaled from {reference['timed_batches']} timed batches | {reference['seconds_15_epochs_scaled']:.0f} (one) | {reference['seconds_15_epochs_scaled']:.0f} | not run |
-| old recipe (c766afa's default): `{' '.join(RECIPES['old'])}` | {seconds(runs['old'])} | {old['wall_clock_seconds']:.0f} | {accuracies(runs['old'])} |
-| new default: `python mnist_99_4.py` | {seconds(runs['new'])} | **{new['wall_clock_seconds']:.0f}** | {accuracies(runs['new'])} |
-
-New default against the old recipe: **{result['speedup_over_old_recipe']:.2f}x** (ratio of the medians); \
-against the reference: **{result['speedup_over_reference']:.1f}x**. Where the new default's median run spent \
-its time: {', '.join(f"{phase} {s:.1f} s" for phase, s in new['phase_seconds'].items())}.
-"""
-    data.write_atomically(out / "speed.md", table.encode())
-    print("\n" + table + f"\nWrote {out / 'speed.json'} and {out / 'speed.md'}")
+    reference, new = result["reference"], medians["new"]
+    phases = ", ".join(f"{phase} {s:.1f} s" for phase, s in new["phase_seconds"].items())
+    rows = [f"| reference: PIL `RandomRotation(7)` + `ToTensor` + `Normalize` in a DataLoader (2 workers), "
+            f"the seed-style 7,544-parameter net, batch 128, fp32, 15 epochs, scaled from "
+            f"{reference['timed_batches']} timed batches | {reference['seconds_15_epochs_scaled']:.0f} (one) | "
+            f"{reference['seconds_15_epochs_scaled']:.0f} | not run |",
+            row(f"old default: `python mnist_99_4.py` at commit {OLD_COMMIT}", "old"),
+            row("**new default: `python mnist_99_4.py`**", "new"),
+            *(row(f"this program with `{flags}`", flags) for flags in compared)]
+    return "\n".join([
+        f"`{result['command']}` ({result['machine']}, commit {result['commit']})", "",
+        "| pipeline | runs (s, start to exit) | median | test accuracy (seed 1) |", "|---|---|---|---|", *rows, "",
+        f"New default against the old: **{result['speedup_over_old_default']:.2f}x** (ratio of the medians); "
+        f"against the reference: **{result['speedup_over_reference']:.1f}x**. "
+        + "".join(f"With `{flags}`: {entry['speedup_over_old_default']:.2f}x the old default. "
+                  for flags, entry in result["compared"].items())
+        + f"Where the new default's median run spent its time: {phases}.", ""])
 
 
 if __name__ == "__main__":
