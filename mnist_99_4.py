@@ -60,7 +60,7 @@ DEFAULTS = dict(
     width=DEFAULT_WIDTH,
     channels=None,       # the five convs' channels; None: derived from width
     separable=False,     # depthwise + pointwise convs after the first
-    stem="pool",         # how 28x28 becomes 13x13: conv + max-pool, or one stride-2 conv
+    stem="pool",         # how 28x28 becomes 13x13 (model.stem_layers)
     dropout=DEFAULT_DROPOUT,
     seed=1,
     val=0,
@@ -718,7 +718,8 @@ def add_train_arguments(parser):
     parser.add_argument("--separable", action="store_true",
                         help="depthwise + pointwise convs after the first (default: full 3x3 convs)")
     parser.add_argument("--stem", default=d["stem"], choices=STEMS,
-                        help=f"28x28 to 13x13 by conv + max-pool or one stride-2 conv (default: {d['stem']})")
+                        help="28x28 to 13x13: conv, BatchNorm, ReLU, max-pool; conv, max-pool, BatchNorm, "
+                             f"ReLU; or a stride-2 conv (default: {d['stem']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",

@@ -68,8 +68,8 @@ def test_width_trades_parameters():
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
 
 
-@pytest.mark.parametrize("layout", [dict(width=5), dict(channels=[8, 16, 32, 32, 32], separable=True),
-                                    dict(stem="stride"), dict(width=6, separable=True, stem="stride")])
+@pytest.mark.parametrize("layout", [dict(width=5), dict(stem="pool-first"), dict(stem="stride"),
+                                    dict(channels=[8, 16, 32, 32, 32], separable=True), dict(width=6, separable=True, stem="stride")])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))
