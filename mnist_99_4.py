@@ -617,7 +617,8 @@ def serve_command(args):
 
 
 def export_command(args):
-    model = load_trained_model(args.checkpoint, torch.device("cpu"))
+    # The default layout: ONNX has no memory formats, and tracing channels_last weights pins the batch size.
+    model = load_trained_model(args.checkpoint, torch.device("cpu")).to(memory_format=torch.contiguous_format)
     example = data.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
     onnx_program = torch.onnx.export(model, (example,), input_names=["image"], output_names=["log_probs"],
                                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
