@@ -135,18 +135,9 @@ def pick_memory_format(requested, device):
     return "channels_last" if device.type == "cpu" else "contiguous"
 
 
-def pick_threads(requested, device):
-    """CPU threads for training: one unless asked (or set by OMP_NUM_THREADS).
-
-    This network's operations are small: splitting each across cores costs
-    more than it saves, and on the 2-core machine of the README one thread
-    trains faster than two (benchmarks/speed.py --compare "--threads 2").
-    """
-    if requested != "auto":
-        return int(requested)
-    if device.type != "cpu":
-        return torch.get_num_threads()
-    return int(os.environ.get("OMP_NUM_THREADS", 1))
+def pick_threads(requested):
+    """CPU threads: as asked, else PyTorch's own choice (OMP_NUM_THREADS, or one per core)."""
+    return torch.get_num_threads() if requested == "auto" else int(requested)
 
 
 def autocast(device, precision):
@@ -393,7 +384,7 @@ def prepare_run(args, given_flags=frozenset()):
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
     args.memory_format = pick_memory_format(args.memory_format, device)
-    args.threads = pick_threads(args.threads, device)
+    args.threads = pick_threads(args.threads)
     torch.set_num_threads(args.threads)
     args.out = str(writable_output_dir(Path(args.out) if args.out else new_run_dir()))
     return args, device, resume, notes
@@ -784,7 +775,8 @@ def add_train_arguments(parser):
     parser.add_argument("--memory-format", default=d["memory_format"], choices=["auto", *MEMORY_FORMATS],
                         help="tensor layout for the convolutions; auto: channels_last on CPU (default: auto)")
     parser.add_argument("--threads", type=thread_count, default=d["threads"], metavar="N",
-                        help="CPU threads; auto: 1, or OMP_NUM_THREADS when set (default: auto)")
+                        help="CPU threads; auto: PyTorch's choice, OMP_NUM_THREADS or one per core "
+                             "(default: auto)")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
                         help="continue an interrupted run from its checkpoint.pt (only --device and "
                              "--data-dir may be given with it)")
