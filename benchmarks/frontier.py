@@ -18,7 +18,7 @@ import plots  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", help="JSON files written by benchmarks/seeds.py")
-    parser.add_argument("--out", default=str(ROOT / "images" / "frontier.png"),
+    parser.add_argument("--out", default="images/frontier.png",
                         help="PNG to write (default: images/frontier.png)")
     args = parser.parse_args()
     summaries = [s for path in args.results for s in json.loads(Path(path).read_text())["summaries"]]

@@ -1,0 +1,53 @@
+"""The evidence header of mnist_99_4.py states what the committed benchmark results say, of today's default."""
+import json
+import re
+from pathlib import Path
+
+import mnist_99_4
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def header():
+    return mnist_99_4.__doc__
+
+
+def test_the_seed_table_was_made_with_todays_default():
+    table = json.loads((RESULTS / "default_seeds.json").read_text())
+    (row,) = table["summaries"]
+    default_args = mnist_99_4.build_parser().parse_args(["train"])
+    assert row["train_args"] == [] and row["val"] == 0
+    assert row["fingerprint"] == mnist_99_4.fingerprint(default_args), \
+        "the default changed since benchmarks/results/default_seeds.json: rerun the command in the header"
+
+
+def test_header_accuracy_is_the_seed_tables():
+    (row,) = json.loads((RESULTS / "default_seeds.json").read_text())["summaries"]
+    stated = re.search(r"seeds (\d+)-(\d+): mean ([\d.]+)%, lowest ([\d.]+)%, (\d+) of (\d+) at 99\.4% or more",
+                       header())
+    assert stated, "the header names the seeds, the mean, the lowest run and the count at 99.4%"
+    first, last, mean, lowest, at_99_4, runs = stated.groups()
+    assert [int(first), int(last)] == [row["seeds"][0], row["seeds"][-1]] and int(runs) == len(row["seeds"])
+    assert mean == f"{row['mean']:.2f}" and lowest == f"{row['min']:.2f}"
+    assert int(at_99_4) == row["runs_at_or_above_99_4"]
+    assert json.loads((RESULTS / "default_seeds.json").read_text())["command"] in header()
+
+
+def test_header_speed_is_the_speed_benchmarks():
+    speed = json.loads((RESULTS / "speed.json").read_text())
+    stated = re.search(r"median ([\d.]+) s start to exit .*?,\s+([\d.]+)x c766afa's default", header(), re.S)
+    assert stated, "the header gives the median run time and the speed-up over c766afa's default"
+    assert stated.group(1) == f"{speed['new_default']['median']['wall_clock_seconds']:.0f}"
+    assert stated.group(2) == f"{speed['speedup_over_old_default']:.2f}"
+    assert speed["command"] in header()
+
+
+def test_the_speed_runs_were_of_todays_default():
+    speed = json.loads((RESULTS / "speed.json").read_text())
+    default_args = mnist_99_4.build_parser().parse_args(["train"])
+    assert speed["new_default"]["train_args"] == []
+    for run in speed["new_default"]["runs"]:
+        metrics = json.loads((ROOT / run["run_dir"] / "metrics.json").read_text())
+        assert metrics["fingerprint"] == mnist_99_4.fingerprint(default_args), \
+            f"{run['run_dir']} was not trained with today's default: rerun python benchmarks/speed.py"
