@@ -16,6 +16,11 @@ this text against them and against today's default):
     One default run takes a median 89 s start to exit (3 runs, 2 CPUs, 2 threads, torch 2.14.1),
     1.37x c766afa's default timed in the same benchmark (benchmarks/results/speed.md), from
     python benchmarks/speed.py
+    A second run, with three more contenders: a median 71 s start to exit (3 runs, same machine),
+    1.90x c766afa's default timed in the same benchmark (benchmarks/results/speed_parts/speed.md), from
+    python benchmarks/speed.py --out benchmarks/results/speed_parts --compare '--memory-format contiguous' \
+        --compare '--stem pool' --compare '--epochs 15 --plain-epochs 0'
+    The machine is shared and noisy: the two runs bracket the speed-up, they do not pin it.
 
 The whole training set lives on the device as one uint8 tensor (data.py);
 each batch is picked by index, moved by a different random affine per image

@@ -29,6 +29,7 @@ import argparse
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -166,6 +167,11 @@ def time_reference_pipeline(model, data_dir, timed_batches):
             **REFERENCE}
 
 
+def folder_name(flags):
+    """A run folder's name for a contender: '--stem pool' becomes 'stem-pool'."""
+    return re.sub(r"[^\w.,]+", "-", flags).strip("-")
+
+
 def time_contenders(contenders, rounds):
     """Time each contender `rounds` times, interleaved (old, new, new, old, old, new, ...).
 
@@ -178,7 +184,7 @@ def time_contenders(contenders, rounds):
     for i in range(rounds):
         for name in (names if i % 2 == 0 else names[::-1]):
             program_dir, train_args, runs_dir = contenders[name]
-            run_dir = Path(runs_dir) / f"{name.replace(' ', '')}_{i}"
+            run_dir = Path(runs_dir) / f"{folder_name(name)}_{i}"
             seconds, metrics = time_run(program_dir, [*train_args, "--seed", "1"], run_dir)
             print(f"  {name} run {i}: {seconds:.1f} s start to exit, test {metrics['test_accuracy']:.2f}%",
                   flush=True)

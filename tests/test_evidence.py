@@ -34,20 +34,32 @@ def test_header_accuracy_is_the_seed_tables():
     assert json.loads((RESULTS / "default_seeds.json").read_text())["command"] in header()
 
 
+def header_as_one_line():
+    """The header with its shell line continuations joined and runs of spaces made one."""
+    return re.sub(r"\s+", " ", re.sub(r"\s*\\\n\s*", " ", header()))
+
+
+def speed_results():
+    return {path: json.loads(path.read_text()) for path in sorted(RESULTS.glob("**/speed.json"))}
+
+
 def test_header_speed_is_the_speed_benchmarks():
-    speed = json.loads((RESULTS / "speed.json").read_text())
-    stated = re.search(r"median ([\d.]+) s start to exit .*?,\s+([\d.]+)x c766afa's default", header(), re.S)
-    assert stated, "the header gives the median run time and the speed-up over c766afa's default"
-    assert stated.group(1) == f"{speed['new_default']['median']['wall_clock_seconds']:.0f}"
-    assert stated.group(2) == f"{speed['speedup_over_old_default']:.2f}"
-    assert speed["command"] in header()
+    stated = re.findall(r"median ([\d.]+) s start to exit .*?, ([\d.]+)x c766afa's default .*?\((\S+)\.md\)",
+                        header_as_one_line())
+    assert {ROOT / f"{path}.json" for _, _, path in stated} == set(speed_results()), \
+        "the header gives the median run time and the speed-up of every speed benchmark in benchmarks/results"
+    for median, speedup, path in stated:
+        speed = json.loads((ROOT / f"{path}.json").read_text())
+        assert median == f"{speed['new_default']['median']['wall_clock_seconds']:.0f}", path
+        assert speedup == f"{speed['speedup_over_old_default']:.2f}", path
+        assert speed["command"] in header_as_one_line(), path
 
 
 def test_the_speed_runs_were_of_todays_default():
-    speed = json.loads((RESULTS / "speed.json").read_text())
     default_args = mnist_99_4.build_parser().parse_args(["train"])
-    assert speed["new_default"]["train_args"] == []
-    for run in speed["new_default"]["runs"]:
+    runs = [run for speed in speed_results().values() for run in speed["new_default"]["runs"]]
+    assert runs and all(speed["new_default"]["train_args"] == [] for speed in speed_results().values())
+    for run in runs:
         metrics = json.loads((ROOT / run["run_dir"] / "metrics.json").read_text())
         assert metrics["fingerprint"] == mnist_99_4.fingerprint(default_args), \
             f"{run['run_dir']} was not trained with today's default: rerun python benchmarks/speed.py"
