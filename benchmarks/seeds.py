@@ -34,20 +34,22 @@ import data  # noqa: E402
 import mnist_99_4  # noqa: E402
 
 
-def run_training(run_dir, *train_args, threads=None):
+def run_training(run_dir, *train_args, threads=None, program_dir=ROOT):
     """`python mnist_99_4.py ARGS --out RUN_DIR` in a fresh process; returns its metrics.json.
 
     `threads` sets OMP_NUM_THREADS for the run (default: PyTorch's own choice).
-    A failed run ends this program with the run's last line of error output.
+    `program_dir` is the checkout whose mnist_99_4.py runs (benchmarks/speed.py
+    runs an older one); RUN_DIR is relative to it. A failed run ends this
+    program with the run's last line of error output.
     """
     command = [sys.executable, "mnist_99_4.py", *train_args, "--out", str(run_dir)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
-    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    result = subprocess.run(command, cwd=program_dir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
         sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
-    return json.loads((ROOT / run_dir / "metrics.json").read_text())
+    return json.loads((Path(program_dir) / run_dir / "metrics.json").read_text())
 
 
 def expected_fingerprint(train_args):
@@ -68,11 +70,15 @@ def train(config, seed, val, run_dir, threads):
     return run_training(run_dir, *run_args, threads=threads)
 
 
-def run_name(config, seed, val):
-    """A folder name from the flags: '--width 6 --plain-epochs 2' -> 'width-6_plain-epochs-2_seed0'."""
+def flags_label(config):
+    """A folder-name label for a list of flags: '--width 6 --plain-epochs 2' -> 'width-6_plain-epochs-2'."""
     parts = " ".join(config).split("--")
-    label = "_".join(re.sub(r"[^A-Za-z0-9.=-]+", "-", part.strip().replace(",", "-")) for part in parts if part.strip())
-    return f"{label or 'default'}_seed{seed}" + (f"_val{val}" if val else "")
+    return "_".join(re.sub(r"[^A-Za-z0-9.=-]+", "-", part.strip().replace(",", "-")) for part in parts if part.strip())
+
+
+def run_name(config, seed, val):
+    """A run's folder name: its flags' label, the seed, and --val when given."""
+    return f"{flags_label(config) or 'default'}_seed{seed}" + (f"_val{val}" if val else "")
 
 
 def summarize(config, runs, val):

@@ -27,9 +27,7 @@ and speed.md (the table the README shows), and prints the table.
 """
 import argparse
 import io
-import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -48,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
-from model import Net, count_parameters  # noqa: E402
+from model import count_parameters  # noqa: E402
+from seeds import flags_label, run_training  # noqa: E402  (this folder is on the path as a script)
 
 REFERENCE = dict(epochs=15, batch_size=128, max_lr=0.02, workers=2, rotation=7, test_batch=1000)
 
@@ -134,13 +133,8 @@ def time_run(program_dir, train_args, run_dir):
     """Wall-clock seconds of `python mnist_99_4.py ARGS --out RUN_DIR` in `program_dir`, start to exit,
     and the run's metrics.json."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "mnist_99_4.py", *train_args, "--out", str(run_dir)],
-                            cwd=program_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
-    return seconds, json.loads((Path(program_dir) / run_dir / "metrics.json").read_text())
+    metrics = run_training(run_dir, *train_args, program_dir=program_dir)
+    return time.perf_counter() - started, metrics
 
 
 def evaluation_images_per_second(model_path, data_dir, repeats=3):
@@ -167,11 +161,6 @@ def time_reference_pipeline(model, data_dir, timed_batches):
             **REFERENCE}
 
 
-def folder_name(flags):
-    """A run folder's name for a contender: '--stem pool' becomes 'stem-pool'."""
-    return re.sub(r"[^\w.,]+", "-", flags).strip("-")
-
-
 def time_contenders(contenders, rounds):
     """Time each contender `rounds` times, interleaved (old, new, new, old, old, new, ...).
 
@@ -184,7 +173,7 @@ def time_contenders(contenders, rounds):
     for i in range(rounds):
         for name in (names if i % 2 == 0 else names[::-1]):
             program_dir, train_args, runs_dir = contenders[name]
-            run_dir = Path(runs_dir) / f"{folder_name(name)}_{i}"
+            run_dir = Path(runs_dir) / f"{flags_label(shlex.split(name))}_{i}"
             seconds, metrics = time_run(program_dir, [*train_args, "--seed", "1"], run_dir)
             print(f"  {name} run {i}: {seconds:.1f} s start to exit, test {metrics['test_accuracy']:.2f}%",
                   flush=True)
