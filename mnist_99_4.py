@@ -75,6 +75,7 @@ DEFAULTS = dict(
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size
     plain_epochs=2,      # the last N epochs see the images as they are, without augmentation
+    ema=0.0,             # decay of a moving average of the weights, evaluated and saved; 0: off
     width=DEFAULT_WIDTH,
     channels=None,       # the five convs' channels; None: derived from width
     separable=False,     # depthwise + pointwise convs after the first
@@ -92,6 +93,10 @@ DEFAULTS = dict(
 # What does not change the numbers a run produces, so a fingerprint leaves it
 # out; the seed and --val are recorded beside the fingerprint, not in it.
 NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format", "threads"}
+# Recipe settings added after runs were fingerprinted, and the value that
+# means "not used": left out of the fingerprint at that value, so a run made
+# before the setting existed keeps its fingerprint (and stays reusable).
+ADDED_LATER = {"ema": 0.0}
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads"}
 
@@ -152,8 +157,35 @@ def autocast(device, precision):
 # ---------------------------------------------------------------- train and evaluate
 
 
-def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True):
-    """One pass over the shuffled training set; returns mean loss and accuracy (%)."""
+class WeightAverage:
+    """An exponential moving average of a model's weights and BatchNorm statistics (--ema DECAY).
+
+    Updated after every optimizer step: average <- decay * average + (1 - decay) * weights,
+    so it spans about 1 / (1 - decay) of the last steps. The steps of SGD jitter
+    around the minimum; their average sits nearer its middle. With --ema, the
+    average is what each epoch evaluates and what the run saves.
+    """
+
+    def __init__(self, model, decay):
+        self.model = copy.deepcopy(model).eval()
+        self.decay = decay
+        # state_dict() tensors share storage with the live weights and statistics, which the
+        # optimizer and BatchNorm update in place: the pairs stay current. The integer batch
+        # counters are not averaged.
+        self.pairs = [(averaged, current) for averaged, current in
+                      zip(self.model.state_dict().values(), model.state_dict().values())
+                      if averaged.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self):
+        for averaged, current in self.pairs:
+            averaged.lerp_(current, 1 - self.decay)
+
+
+def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True,
+                    average=None):
+    """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
+    when given; returns mean loss and accuracy (%)."""
     model.train()
     augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
@@ -170,6 +202,8 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if average:
+            average.update()
         loss_sum += loss.detach() * len(y)
         correct += (log_probs.argmax(1) == y).sum()
         seen += len(y)
@@ -225,7 +259,8 @@ def resolved_plain_epochs(args, epochs):
 
 def fingerprint(args):
     """A short hash of the model's layout and the training recipe: equal fingerprints, same training."""
-    recipe = {key: value for key, value in vars(args).items() if key in DEFAULTS and key not in NOT_RECIPE}
+    recipe = {key: value for key, value in vars(args).items()
+              if key in DEFAULTS and key not in NOT_RECIPE and ADDED_LATER.get(key, object()) != value}
     epochs = resolved_epochs(args)
     recipe.update(build_model(args).layout(), width=None,  # the layout names the width
                   epochs=epochs, plain_epochs=resolved_plain_epochs(args, epochs))
@@ -369,7 +404,7 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
             raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
                              f"(trained with {saved.get(dest)}); leave it out")
     kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
-    older = {"memory_format": "auto", "threads": "auto"}  # checkpoints written before these flags
+    older = {"memory_format": "auto", "threads": "auto", "ema": 0.0}  # checkpoints written before these flags
     return argparse.Namespace(**{**older, **saved, **kept, "resume": args.resume,
                                  "out": str(Path(args.resume).parent)})
 
@@ -406,10 +441,13 @@ def load_data(args, device, log):
     return tuple(t.to(device) for t in train_set), val_set, test_set
 
 
-def checkpoint_state(args, epoch, history, seconds, model, optimizer, scheduler, generator, device):
-    return dict(args=vars(args), epoch=epoch, history=history, seconds=seconds,
-                model=model.state_dict(), optimizer=optimizer.state_dict(),
-                scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
+def checkpoint_state(args, epoch, history, seconds, model, average, optimizer, scheduler, generator, device):
+    state = dict(args=vars(args), epoch=epoch, history=history, seconds=seconds,
+                 model=model.state_dict(), optimizer=optimizer.state_dict(),
+                 scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
+    if average:
+        state["average"] = average.model.state_dict()
+    return state
 
 
 def train_command(args, given_flags=frozenset()):
@@ -442,10 +480,14 @@ def train_command(args, given_flags=frozenset()):
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
             pct_start=args.pct_start)
+        average = WeightAverage(model, args.ema) if args.ema else None
+        evaluated = average.model if average else model  # what each epoch measures and the run saves
 
     history, seconds_before, start_epoch = [], 0.0, 1
     if resume:
         model.load_state_dict(resume["model"])
+        if average:
+            average.model.load_state_dict(resume["average"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         set_rng_state(resume["rng"], generator, device)
@@ -462,16 +504,16 @@ def train_command(args, given_flags=frozenset()):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
             elapsed = seconds_before + time.perf_counter() - started
             with timer("saving"):
-                save_atomically(checkpoint_state(args, epoch, history, elapsed, model, optimizer, scheduler,
-                                                 generator, device), checkpoint_path)
+                save_atomically(checkpoint_state(args, epoch, history, elapsed, model, average, optimizer,
+                                                 scheduler, generator, device), checkpoint_path)
             with timer("training steps"), tqdm(
                     desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                     total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
                 augment = epoch <= args.epochs - args.plain_epochs
                 train_loss, train_acc = train_one_epoch(model, train_set, optimizer, scheduler, args,
-                                                        device, generator, bar, augment)
+                                                        device, generator, bar, augment, average)
             with timer("evaluation"):
-                eval_loss, eval_acc = evaluate(model, *eval_set, device)
+                eval_loss, eval_acc = evaluate(evaluated, *eval_set, device)
             elapsed = seconds_before + time.perf_counter() - started
             history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc,
                             f"{eval_name}_loss": eval_loss, f"{eval_name}_accuracy": eval_acc,
@@ -484,7 +526,7 @@ def train_command(args, given_flags=frozenset()):
         return 130
 
     seconds = seconds_before + time.perf_counter() - started
-    finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer)
+    finish_run(args, evaluated, device, history, seconds, test_set, eval_name, log, timer)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 
@@ -757,6 +799,9 @@ def add_train_arguments(parser):
     parser.add_argument("--plain-epochs", type=int, default=None, metavar="N",
                         help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, "
                              "fewer in a shorter run, never all of it)")
+    parser.add_argument("--ema", type=probability, default=d["ema"], metavar="DECAY",
+                        help="evaluate and save a moving average of the weights, updated each step "
+                             "with this decay, e.g. 0.998 (default: off)")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
     parser.add_argument("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
