@@ -41,6 +41,38 @@ def test_same_seed_gives_the_same_numbers_on_cpu(tmp_path, mnist_dir):
     assert first != other
 
 
+def test_weight_average_follows_each_step_with_its_decay():
+    model = Net()
+    average = mnist_99_4.WeightAverage(model, decay=0.75)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    with torch.no_grad():  # a "step" that moves every weight and BatchNorm statistic by 1
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(1.0)
+    average.update()
+    for name, tensor in average.model.state_dict().items():
+        expected = before[name] + 0.25 if tensor.is_floating_point() else before[name]
+        assert torch.allclose(tensor, expected), name
+
+
+def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnist_dir):
+    def run(name, *flags):
+        out = tmp_path / name
+        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
+        assert mnist_99_4.main([*args, *flags]) == 0
+        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
+
+    (plain, plain_weights), (averaged, averaged_weights) = run("plain"), run("averaged", "--ema", "0.9")
+    assert [row["train_loss"] for row in plain["history"]] == [row["train_loss"] for row in averaged["history"]]
+    assert not torch.equal(plain_weights["classifier.weight"], averaged_weights["classifier.weight"])
+    assert plain["fingerprint"] != averaged["fingerprint"]
+    saved = Net()
+    saved.load_state_dict(averaged_weights)  # the test accuracy recorded is the saved weights'
+    images, labels = (t[:mnist_99_4.EVAL_BATCH] for t in mnist_99_4.data.load_mnist(mnist_dir, train=False))
+    _, accuracy = mnist_99_4.evaluate(saved, images, labels, torch.device("cpu"))
+    assert accuracy == averaged["test_accuracy"]
+
+
 def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
