@@ -53,8 +53,8 @@ from tqdm import tqdm
 
 import data
 import digit_image
-from model import (DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net, count_parameters, layout_of,
-                   multiply_adds_per_image)
+from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net,
+                   count_parameters, layout_of, multiply_adds_per_image)
 
 # The default recipe, every value in one place; the model's default layout is
 # Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.
@@ -80,6 +80,7 @@ DEFAULTS = dict(
     channels=None,       # the five convs' channels; None: derived from width
     separable=False,     # depthwise + pointwise convs after the first
     stem=DEFAULT_STEM,   # how 28x28 becomes 13x13 (model.stem_layers)
+    body=DEFAULT_BODY,   # the four convs after it (model.body_layers)
     dropout=DEFAULT_DROPOUT,
     seed=1,
     val=0,
@@ -96,7 +97,7 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
-ADDED_LATER = {"ema": 0.0}
+ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY}
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads"}
 
@@ -239,7 +240,7 @@ def evaluate(model, images, labels, device):
 
 def build_model(args):
     return Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
-               stem=args.stem)
+               stem=args.stem, body=args.body)
 
 
 def resolved_epochs(args):
@@ -259,11 +260,11 @@ def resolved_plain_epochs(args, epochs):
 
 def fingerprint(args):
     """A short hash of the model's layout and the training recipe: equal fingerprints, same training."""
-    recipe = {key: value for key, value in vars(args).items()
-              if key in DEFAULTS and key not in NOT_RECIPE and ADDED_LATER.get(key, object()) != value}
+    recipe = {key: value for key, value in vars(args).items() if key in DEFAULTS and key not in NOT_RECIPE}
     epochs = resolved_epochs(args)
     recipe.update(build_model(args).layout(), width=None,  # the layout names the width
                   epochs=epochs, plain_epochs=resolved_plain_epochs(args, epochs))
+    recipe = {key: value for key, value in recipe.items() if ADDED_LATER.get(key, object()) != value}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -404,7 +405,7 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
             raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
                              f"(trained with {saved.get(dest)}); leave it out")
     kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
-    older = {"memory_format": "auto", "threads": "auto", "ema": 0.0}  # checkpoints written before these flags
+    older = {"memory_format": "auto", "threads": "auto", "ema": 0.0, "body": DEFAULT_BODY}  # checkpoints written before these flags
     return argparse.Namespace(**{**older, **saved, **kept, "resume": args.resume,
                                  "out": str(Path(args.resume).parent)})
 
@@ -583,7 +584,7 @@ def load_trained_model(path, device):
     """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
 
     The layout is read off the weights, so a model trained with any --width,
-    --channels, --separable or --stem loads. Anything else is refused with a
+    --channels, --separable, --stem or --body loads. Anything else is refused with a
     message that says what it is.
     """
     path = Path(path)
@@ -597,7 +598,7 @@ def load_trained_model(path, device):
         state = state["model"]  # a resumable training checkpoint
     try:
         layout = layout_of(state)
-    except (AttributeError, TypeError):  # not a dict of tensors
+    except (AttributeError, TypeError, ValueError):  # not a dict of tensors
         layout = None
     if not layout or len(layout["channels"]) != 5:
         raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
@@ -811,6 +812,9 @@ def add_train_arguments(parser):
     parser.add_argument("--stem", default=d["stem"], choices=STEMS,
                         help="28x28 to 13x13: conv, BatchNorm, ReLU, max-pool; conv, max-pool, BatchNorm, "
                              f"ReLU; or a stride-2 conv (default: {d['stem']})")
+    parser.add_argument("--body", default=d["body"], choices=BODIES,
+                        help="the four convs after the stem: unpadded (13x13 to 5x5), or padded with a "
+                             f"second max-pool (13x13, then 6x6) (default: {d['body']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",

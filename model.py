@@ -25,6 +25,9 @@ the global average: each pooled feature is then the mean of 25 values of
 which about a tenth are dropped, a mild noise that a network this small can
 afford.
 
+`body="two-pool"` is the other arrangement of the four convs after the stem:
+padded, two at 13x13, a second max-pool, two at 6x6 (see body_layers).
+
 The stem, width and recipe were chosen on the validation split, over seeds
 0-2, with benchmarks/seeds.py --val 10000; the tables are
 benchmarks/results/val_round*.md and the README sums them up.
@@ -37,9 +40,11 @@ DEFAULT_WIDTH = 8
 DEFAULT_DROPOUT = 0.1
 DEFAULT_STEM = "pool-first"
 STEMS = ("pool", "pool-first", "stride")
+DEFAULT_BODY = "valid"
+BODIES = ("valid", "two-pool")
 
 
-def conv_bn_relu(in_channels, out_channels, separable=False, stride=1):
+def conv_bn_relu(in_channels, out_channels, separable=False, stride=1, padding=0):
     """A 3x3 conv (no bias: BatchNorm makes it redundant), BatchNorm, ReLU.
 
     separable=True factorises the conv into a depthwise 3x3 and a pointwise 1x1:
@@ -47,10 +52,11 @@ def conv_bn_relu(in_channels, out_channels, separable=False, stride=1):
     much wider layers.
     """
     if separable and in_channels > 1:
-        conv = [nn.Conv2d(in_channels, in_channels, 3, stride=stride, groups=in_channels, bias=False),
+        conv = [nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=padding, groups=in_channels,
+                          bias=False),
                 nn.Conv2d(in_channels, out_channels, 1, bias=False)]
     else:
-        conv = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, bias=False)]
+        conv = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
     return nn.Sequential(*conv, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
@@ -71,6 +77,23 @@ def stem_layers(stem, channels):
     return [conv_bn_relu(1, channels, stride=2)]
 
 
+def body_layers(body, channels, separable):
+    """The four convs after the stem, from 13x13 to the map that is averaged, two ways.
+
+    valid:    four unpadded convs, 13x13 -> 11, 9, 7, 5
+    two-pool: two padded convs at 13x13, a 2x2 max-pool, two padded convs at 6x6: every conv
+              sees a whole map with its borders, and the last two see the digit at half the
+              resolution, where a 3x3 kernel covers twice the area
+    """
+    c1, c2, c3, c4, c5 = channels
+    if body == "valid":
+        return [conv_bn_relu(c1, c2, separable), conv_bn_relu(c2, c3, separable),
+                conv_bn_relu(c3, c4, separable), conv_bn_relu(c4, c5, separable)]
+    return [conv_bn_relu(c1, c2, separable, padding=1), conv_bn_relu(c2, c3, separable, padding=1),
+            nn.MaxPool2d(2),
+            conv_bn_relu(c3, c4, separable, padding=1), conv_bn_relu(c4, c5, separable, padding=1)]
+
+
 def channel_widths(width):
     """Channels of the five 3x3 convs for a given base width."""
     return [width, round(1.25 * width), 2 * width, 2 * width, 2 * width]
@@ -78,23 +101,17 @@ def channel_widths(width):
 
 class Net(nn.Module):
     def __init__(self, width=DEFAULT_WIDTH, dropout=DEFAULT_DROPOUT, channels=None, separable=False,
-                 stem=DEFAULT_STEM):
+                 stem=DEFAULT_STEM, body=DEFAULT_BODY):
         super().__init__()
         self.channels = list(channels or channel_widths(width))
-        if len(self.channels) != 5 or stem not in STEMS:
-            raise ValueError(f"Net needs 5 channel counts and a stem in {STEMS}")
-        self.width, self.separable, self.stem = self.channels[0], separable, stem
-        c1, c2, c3, c4, c5 = self.channels
-        self.features = nn.Sequential(
-            *stem_layers(stem, c1),
-            conv_bn_relu(c1, c2, separable),
-            conv_bn_relu(c2, c3, separable),
-            conv_bn_relu(c3, c4, separable),
-            conv_bn_relu(c4, c5, separable),
-        )
+        if len(self.channels) != 5 or stem not in STEMS or body not in BODIES:
+            raise ValueError(f"Net needs 5 channel counts, a stem in {STEMS} and a body in {BODIES}")
+        self.width, self.separable, self.stem, self.body = self.channels[0], separable, stem, body
+        self.features = nn.Sequential(*stem_layers(stem, self.channels[0]),
+                                      *body_layers(body, self.channels, separable))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Conv2d(c5, 10, kernel_size=1)
+        self.classifier = nn.Conv2d(self.channels[-1], 10, kernel_size=1)
 
     def forward(self, x):
         x = self.gap(self.dropout(self.features(x)))
@@ -103,7 +120,7 @@ class Net(nn.Module):
 
     def layout(self):
         """The keyword arguments that rebuild this layout: what a fingerprint and a checkpoint need."""
-        return {"channels": self.channels, "separable": self.separable, "stem": self.stem}
+        return {"channels": self.channels, "separable": self.separable, "stem": self.stem, "body": self.body}
 
 
 def layout_of(state_dict):
@@ -112,7 +129,8 @@ def layout_of(state_dict):
     Each block ends in a BatchNorm, whose weight has one entry per output
     channel; a depthwise conv (one input channel per group) marks a separable
     net; the pool-first stem has its BatchNorm third, after the max-pool, and
-    a stride-2 stem has a conv where the pool stem has its max-pool.
+    a stride-2 stem has a conv where the pool stem has its max-pool, and the
+    two-pool body's max-pool pushes its last conv one place further along.
     """
     def in_order(key):
         return [int(part) if part.isdigit() else part for part in key.split(".")]
@@ -124,7 +142,11 @@ def layout_of(state_dict):
                     for key, value in features.items())
     stem = ("pool-first" if "features.0.2.weight" in features
             else "stride" if "features.1.0.weight" in features else "pool")
-    return {"channels": [features[key].shape[0] for key in norms], "separable": separable, "stem": stem}
+    last_block = max((int(key.split(".")[1]) for key in features), default=0)
+    stem_modules = 2 if stem == "pool" else 1
+    body = "two-pool" if last_block == stem_modules + 4 else "valid"
+    return {"channels": [features[key].shape[0] for key in norms], "separable": separable, "stem": stem,
+            "body": body}
 
 
 def count_parameters(model):
