@@ -405,7 +405,7 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
             raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
                              f"(trained with {saved.get(dest)}); leave it out")
     kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
-    older = {"memory_format": "auto", "threads": "auto", "ema": 0.0, "body": DEFAULT_BODY}  # checkpoints written before these flags
+    older = {"memory_format": "auto", "threads": "auto", **ADDED_LATER}  # checkpoints written before these flags
     return argparse.Namespace(**{**older, **saved, **kept, "resume": args.resume,
                                  "out": str(Path(args.resume).parent)})
 
