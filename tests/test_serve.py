@@ -124,7 +124,10 @@ def test_only_the_page_and_predict_are_served(address):
 
 def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c():
     process = subprocess.Popen([sys.executable, "mnist_99_4.py", "serve", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # tests run as a background job start with SIGINT ignored, and Python
+                               # keeps it so; a user's Ctrl-C reaches a foreground program
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = process.stdout.readline()
         address = line.split("Open ")[1].split()[0]
