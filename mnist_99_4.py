@@ -545,7 +545,8 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log, 
                "multiply_adds": multiply_adds_per_image(model), "seconds": seconds, "epochs": args.epochs,
                "width": model.width, "layout": model.layout(), "fingerprint": fingerprint(args),
                "commit": git_commit(), "device": str(device), "precision": args.precision,
-               "memory_format": args.memory_format, "threads": args.threads, "torch": torch.__version__, "dry_run": args.dry_run,
+               "memory_format": args.memory_format, "threads": args.threads, "torch": torch.__version__,
+               "dry_run": args.dry_run,
                "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history}
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
                    f"test accuracy {test_acc:.2f}%"
@@ -872,7 +873,8 @@ def build_parser():
     serve = command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this machine only)")
-    serve.add_argument("--port", type=port_number, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    serve.add_argument("--port", type=port_number, default=8000,
+                       help="port to listen on; 0 picks a free one (default: 8000)")
 
     export = command("export", "write the trained model as ONNX", [checkpoint])
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")

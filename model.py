@@ -130,7 +130,8 @@ def layout_of(state_dict):
     channel; a depthwise conv (one input channel per group) marks a separable
     net; the pool-first stem has its BatchNorm third, after the max-pool, and
     a stride-2 stem has a conv where the pool stem has its max-pool, and the
-    two-pool body's max-pool pushes its last conv one place further along.
+    body is the one whose layers, after that stem, add up to as many modules
+    as the weights' last index shows (the two-pool body has one more, its pool).
     """
     def in_order(key):
         return [int(part) if part.isdigit() else part for part in key.split(".")]
@@ -142,11 +143,11 @@ def layout_of(state_dict):
                     for key, value in features.items())
     stem = ("pool-first" if "features.0.2.weight" in features
             else "stride" if "features.1.0.weight" in features else "pool")
-    last_block = max((int(key.split(".")[1]) for key in features), default=0)
-    stem_modules = 2 if stem == "pool" else 1
-    body = "two-pool" if last_block == stem_modules + 4 else "valid"
-    return {"channels": [features[key].shape[0] for key in norms], "separable": separable, "stem": stem,
-            "body": body}
+    channels = [features[key].shape[0] for key in norms]
+    module_count = 1 + max((int(key.split(".")[1]) for key in features), default=0)
+    body = next((body for body in BODIES if len(channels) == 5 and module_count ==
+                 len(stem_layers(stem, channels[0])) + len(body_layers(body, channels, separable))), DEFAULT_BODY)
+    return {"channels": channels, "separable": separable, "stem": stem, "body": body}
 
 
 def count_parameters(model):
