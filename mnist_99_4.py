@@ -76,6 +76,9 @@ DEFAULTS = dict(
     scale=0.1,           # +-10% size
     plain_epochs=2,      # the last N epochs see the images as they are, without augmentation
     ema=0.0,             # decay of a moving average of the weights, evaluated and saved; 0: off
+    teacher_width=0,     # a wider Net trained alongside on the same batches, distilled; 0: none
+    distill_weight=0.5,  # the teacher's share of the loss (Hinton et al., 2015: soft targets)
+    distill_temperature=4.0,  # softens both predictions before they are compared; a common value
     width=DEFAULT_WIDTH,
     channels=None,       # the five convs' channels; None: derived from width
     separable=False,     # depthwise + pointwise convs after the first
@@ -97,7 +100,9 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
-ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY}
+ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0}
+# Without a teacher these change nothing, so a fingerprint leaves them out.
+DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads"}
 
@@ -183,10 +188,67 @@ class WeightAverage:
             averaged.lerp_(current, 1 - self.decay)
 
 
+def sgd_one_cycle(model, args, steps_per_epoch):
+    """The optimizer and learning-rate schedule of the recipe, for the network and for a teacher."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr, momentum=args.momentum,
+                                nesterov=True, weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.max_lr, epochs=args.epochs,
+                                                    steps_per_epoch=steps_per_epoch, pct_start=args.pct_start)
+    return optimizer, scheduler
+
+
+class Teacher:
+    """A wider Net trained alongside the network, on the same batches and schedule (--teacher-width W).
+
+    Online distillation: each step the teacher learns from the labels, then
+    its softened prediction becomes part of the network's target (see
+    distillation_loss), which tells the small network how alike the digit
+    classes look, not only which one is right. Its training time counts in
+    the run's; only the network is evaluated and saved.
+    """
+
+    def __init__(self, args, device, steps_per_epoch):
+        self.model = Net(width=args.teacher_width).to(device, memory_format=MEMORY_FORMATS[args.memory_format])
+        self.optimizer, self.scheduler = sgd_one_cycle(self.model, args, steps_per_epoch)
+
+    def learn(self, x, y, args, device):
+        """One training step on the batch; returns the teacher's log-probabilities, detached."""
+        self.model.train()
+        with autocast(device, args.precision):
+            log_probs = self.model(x)
+        loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return log_probs.detach().float()
+
+    def state_dict(self):
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def distillation_loss(log_probs, teacher_log_probs, weight, temperature):
+    """KL divergence from the teacher's prediction to the network's, both softened by `temperature`.
+
+    Dividing log-probabilities by T softens them as dividing the logits would
+    (they differ by a constant per row); the T^2 keeps the gradient's scale
+    as T changes, as in Hinton et al. (2015).
+    """
+    soft = F.log_softmax(log_probs / temperature, dim=1)
+    soft_teacher = F.log_softmax(teacher_log_probs / temperature, dim=1)
+    return weight * temperature ** 2 * F.kl_div(soft, soft_teacher, log_target=True, reduction="batchmean")
+
+
 def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True,
-                    average=None):
+                    average=None, teacher=None):
     """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
-    when given; returns mean loss and accuracy (%)."""
+    and learning from `teacher` (a Teacher) when given; returns mean loss and accuracy (%)."""
     model.train()
     augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
@@ -196,9 +258,14 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     seen = 0
     memory_format = MEMORY_FORMATS[args.memory_format]
     for step, (x, y) in enumerate(batches):
+        x = x.contiguous(memory_format=memory_format)
         with autocast(device, args.precision):
-            log_probs = model(x.contiguous(memory_format=memory_format))
+            log_probs = model(x)
         loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
+        if teacher:
+            loss = (1 - args.distill_weight) * loss + distillation_loss(
+                log_probs.float(), teacher.learn(x, y, args, device), args.distill_weight,
+                args.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -265,6 +332,8 @@ def fingerprint(args):
     recipe.update(build_model(args).layout(), width=None,  # the layout names the width
                   epochs=epochs, plain_epochs=resolved_plain_epochs(args, epochs))
     recipe = {key: value for key, value in recipe.items() if ADDED_LATER.get(key, object()) != value}
+    if "teacher_width" not in recipe:
+        recipe = {key: value for key, value in recipe.items() if key not in DISTILL_SETTINGS}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -405,7 +474,9 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
             raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
                              f"(trained with {saved.get(dest)}); leave it out")
     kept = {dest: getattr(args, dest) for dest in given_flags & RESUME_MAY_CHANGE}
-    older = {"memory_format": "auto", "threads": "auto", **ADDED_LATER}  # checkpoints written before these flags
+    # checkpoints written before these flags
+    older = {"memory_format": "auto", "threads": "auto", **ADDED_LATER,
+             **{key: DEFAULTS[key] for key in DISTILL_SETTINGS}}
     return argparse.Namespace(**{**older, **saved, **kept, "resume": args.resume,
                                  "out": str(Path(args.resume).parent)})
 
@@ -442,12 +513,15 @@ def load_data(args, device, log):
     return tuple(t.to(device) for t in train_set), val_set, test_set
 
 
-def checkpoint_state(args, epoch, history, seconds, model, average, optimizer, scheduler, generator, device):
+def checkpoint_state(args, epoch, history, seconds, model, average, teacher, optimizer, scheduler, generator,
+                     device):
     state = dict(args=vars(args), epoch=epoch, history=history, seconds=seconds,
                  model=model.state_dict(), optimizer=optimizer.state_dict(),
                  scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
     if average:
         state["average"] = average.model.state_dict()
+    if teacher:
+        state["teacher"] = teacher.state_dict()
     return state
 
 
@@ -475,13 +549,14 @@ def train_command(args, given_flags=frozenset()):
         f"({eval_name}); {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}")
 
     with timer("set-up"):  # torch.optim's first use imports torch._dynamo: about 2 s on a CPU
-        optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr, momentum=args.momentum,
-                                    nesterov=True, weight_decay=args.weight_decay)
         steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=args.max_lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
-            pct_start=args.pct_start)
+        optimizer, scheduler = sgd_one_cycle(model, args, steps_per_epoch)
         average = WeightAverage(model, args.ema) if args.ema else None
+        teacher = Teacher(args, device, steps_per_epoch) if args.teacher_width else None
+        if teacher:
+            log(f"Teacher: width {args.teacher_width}, {count_parameters(teacher.model):,} parameters, "
+                f"trained alongside; distillation weight {args.distill_weight}, "
+                f"temperature {args.distill_temperature}")
         evaluated = average.model if average else model  # what each epoch measures and the run saves
 
     history, seconds_before, start_epoch = [], 0.0, 1
@@ -489,6 +564,8 @@ def train_command(args, given_flags=frozenset()):
         model.load_state_dict(resume["model"])
         if average:
             average.model.load_state_dict(resume["average"])
+        if teacher:
+            teacher.load_state_dict(resume["teacher"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         set_rng_state(resume["rng"], generator, device)
@@ -505,14 +582,14 @@ def train_command(args, given_flags=frozenset()):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
             elapsed = seconds_before + time.perf_counter() - started
             with timer("saving"):
-                save_atomically(checkpoint_state(args, epoch, history, elapsed, model, average, optimizer,
-                                                 scheduler, generator, device), checkpoint_path)
+                save_atomically(checkpoint_state(args, epoch, history, elapsed, model, average, teacher,
+                                                 optimizer, scheduler, generator, device), checkpoint_path)
             with timer("training steps"), tqdm(
                     desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                     total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
                 augment = epoch <= args.epochs - args.plain_epochs
                 train_loss, train_acc = train_one_epoch(model, train_set, optimizer, scheduler, args,
-                                                        device, generator, bar, augment, average)
+                                                        device, generator, bar, augment, average, teacher)
             with timer("evaluation"):
                 eval_loss, eval_acc = evaluate(evaluated, *eval_set, device)
             elapsed = seconds_before + time.perf_counter() - started
@@ -527,12 +604,17 @@ def train_command(args, given_flags=frozenset()):
         return 130
 
     seconds = seconds_before + time.perf_counter() - started
-    finish_run(args, evaluated, device, history, seconds, test_set, eval_name, log, timer)
+    teacher_accuracy = None
+    if teacher:  # a distillation is only as good as its teacher: show how good it got
+        with timer("evaluation"):
+            teacher_accuracy = evaluate(teacher.model, *eval_set, device)[1]
+        log(f"Teacher's final {eval_name} accuracy: {teacher_accuracy:.2f}%")
+    finish_run(args, evaluated, device, history, seconds, test_set, eval_name, log, timer, teacher_accuracy)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 
 
-def finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer):
+def finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer, teacher_accuracy=None):
     """Evaluate the final model on the test set once; save weights, metrics and curves."""
     out = Path(args.out)
     with timer("evaluation"):
@@ -550,6 +632,8 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log, 
                "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history}
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
                    f"test accuracy {test_acc:.2f}%"
+    if teacher_accuracy is not None:
+        metrics[f"teacher_{eval_name}_accuracy"] = teacher_accuracy
     if eval_name == "val":
         metrics["val_accuracy"] = history[-1]["val_accuracy"]
         summary_line += f", validation {metrics['val_accuracy']:.2f}%"
@@ -733,6 +817,13 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, not {text}")
+    return value
+
+
 def thread_count(text):
     return text if text == "auto" else positive_int(text)
 
@@ -804,6 +895,15 @@ def add_train_arguments(parser):
     parser.add_argument("--ema", type=probability, default=d["ema"], metavar="DECAY",
                         help="evaluate and save a moving average of the weights, updated each step "
                              "with this decay, e.g. 0.998 (default: off)")
+    parser.add_argument("--teacher-width", type=non_negative_int, default=d["teacher_width"], metavar="W",
+                        help="train a default Net of width W alongside, on the same batches, and distill "
+                             "its predictions into the network (default: 0, none)")
+    parser.add_argument("--distill-weight", type=probability, default=d["distill_weight"], metavar="A",
+                        help="with --teacher-width: the teacher's share of the loss "
+                             f"(default: {d['distill_weight']})")
+    parser.add_argument("--distill-temperature", type=float, default=d["distill_temperature"], metavar="T",
+                        help="with --teacher-width: how much both predictions are softened before they "
+                             f"are compared (default: {d['distill_temperature']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
     parser.add_argument("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",

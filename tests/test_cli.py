@@ -73,6 +73,31 @@ def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnis
     assert accuracy == averaged["test_accuracy"]
 
 
+def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its_weight():
+    log_probs = torch.log_softmax(torch.randn(8, 10), dim=1)
+    teacher = torch.log_softmax(torch.randn(8, 10), dim=1)
+    assert mnist_99_4.distillation_loss(log_probs, log_probs, 0.5, 4.0).abs() < 1e-6
+    half = mnist_99_4.distillation_loss(log_probs, teacher, 0.5, 4.0)
+    assert half > 0
+    assert torch.isclose(mnist_99_4.distillation_loss(log_probs, teacher, 1.0, 4.0), 2 * half)
+
+
+def test_a_teacher_changes_the_training_and_only_the_network_is_saved(tmp_path, mnist_dir):
+    def run(name, *flags):
+        out = tmp_path / name
+        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--val", "1000", "--data-dir", mnist_dir,
+                "--width", "4", "--out", str(out)]
+        assert mnist_99_4.main([*args, *flags]) == 0
+        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
+
+    (alone, _), (taught, taught_weights) = run("alone"), run("taught", "--teacher-width", "6")
+    assert [row["train_loss"] for row in alone["history"]] != [row["train_loss"] for row in taught["history"]]
+    assert alone["fingerprint"] != taught["fingerprint"]
+    assert taught["params"] == alone["params"]
+    Net(width=4).load_state_dict(taught_weights)
+    assert 0 <= taught["teacher_val_accuracy"] <= 100 and "teacher_val_accuracy" not in alone
+
+
 def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
