@@ -92,11 +92,12 @@ DEFAULTS = dict(
     precision="auto",
     memory_format="auto",
     threads="auto",
+    compile=False,
 )
 
 # What does not change the numbers a run produces, so a fingerprint leaves it
 # out; the seed and --val are recorded beside the fingerprint, not in it.
-NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format", "threads"}
+NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format", "threads", "compile"}
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
@@ -104,7 +105,7 @@ ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
-RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads"}
+RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads", "compile"}
 
 EVAL_BATCH = 500      # no backward pass; benchmarks/speed.py reports the evaluation images/s
 DRY_RUN_BATCHES = 3   # --dry-run: this many training batches, one small evaluation
@@ -154,6 +155,14 @@ def pick_memory_format(requested, device):
 def pick_threads(requested):
     """CPU threads: as asked, else PyTorch's own choice (OMP_NUM_THREADS, or one per core)."""
     return torch.get_num_threads() if requested == "auto" else int(requested)
+
+
+def compile_errors():
+    """What a failed torch.compile raises (--compile), at the first step rather than at the call.
+    Imported only then: torch._dynamo takes a second or two to import."""
+    from torch._dynamo.exc import TorchDynamoException
+    from torch._inductor.exc import InductorError
+    return TorchDynamoException, InductorError
 
 
 def autocast(device, precision):
@@ -477,7 +486,8 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
     # checkpoints written before these flags
     older = {"memory_format": "auto", "threads": "auto", **ADDED_LATER,
              **{key: DEFAULTS[key] for key in DISTILL_SETTINGS}}
-    return argparse.Namespace(**{**older, **saved, **kept, "resume": args.resume,
+    # --compile applies to this process only: a run that failed to compile resumes without it
+    return argparse.Namespace(**{**older, **saved, **kept, "compile": args.compile, "resume": args.resume,
                                  "out": str(Path(args.resume).parent)})
 
 
@@ -558,6 +568,8 @@ def train_command(args, given_flags=frozenset()):
                 f"trained alongside; distillation weight {args.distill_weight}, "
                 f"temperature {args.distill_temperature}")
         evaluated = average.model if average else model  # what each epoch measures and the run saves
+        # The compiled module shares the model's weights; the model itself is what is saved.
+        stepped = torch.compile(model) if args.compile else model
 
     history, seconds_before, start_epoch = [], 0.0, 1
     if resume:
@@ -588,7 +600,7 @@ def train_command(args, given_flags=frozenset()):
                     desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                     total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
                 augment = epoch <= args.epochs - args.plain_epochs
-                train_loss, train_acc = train_one_epoch(model, train_set, optimizer, scheduler, args,
+                train_loss, train_acc = train_one_epoch(stepped, train_set, optimizer, scheduler, args,
                                                         device, generator, bar, augment, average, teacher)
             with timer("evaluation"):
                 eval_loss, eval_acc = evaluate(evaluated, *eval_set, device)
@@ -598,6 +610,11 @@ def train_command(args, given_flags=frozenset()):
                             "lr": scheduler.get_last_lr()[0], "seconds": elapsed})
             log(f"{epoch:5d} {train_loss:10.4f} {train_acc:9.2f} {eval_loss:10.4f} {eval_acc:9.2f} "
                 f"{elapsed:8.1f}")
+    except Exception as error:  # --compile: e.g. no C++ compiler for inductor's CPU kernels
+        if not (args.compile and isinstance(error, compile_errors())):
+            raise
+        raise UsageError(f"--compile: torch.compile failed here ({type(error).__name__}); train without "
+                         f"it, or resume without it: python mnist_99_4.py --resume {checkpoint_path}") from None
     except KeyboardInterrupt:
         log(f"\nInterrupted in epoch {epoch}. The state before that epoch is saved; continue with:\n"
             f"  python mnist_99_4.py --resume {checkpoint_path}")
@@ -932,9 +949,12 @@ def add_train_arguments(parser):
     parser.add_argument("--threads", type=thread_count, default=d["threads"], metavar="N",
                         help="CPU threads; auto: PyTorch's choice, OMP_NUM_THREADS or one per core "
                              "(default: auto)")
+    parser.add_argument("--compile", action="store_true",
+                        help="train through torch.compile: fused kernels, after a compilation of a minute "
+                             "or so at the start (default: off)")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                        help="continue an interrupted run from its checkpoint.pt (only --device and "
-                             "--data-dir may be given with it)")
+                        help="continue an interrupted run from its checkpoint.pt (only --device, --data-dir, "
+                             "--memory-format, --threads and --compile may be given with it)")
     parser.add_argument("--dry-run", action="store_true",
                         help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, to check the set-up")
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 import mnist_99_4
@@ -135,3 +136,27 @@ def test_top_level_help_lists_the_training_flags():
     for flag in ("--epochs", "--batch-size", "--width", "--val", "--resume", "--data-dir", "--device"):
         assert flag in result.stdout
     assert "evaluate" in result.stdout and "predict" in result.stdout
+
+
+def test_compile_trains_the_same_model(tmp_path, mnist_dir, monkeypatch):
+    compiled_modules, real_compile = [], torch.compile
+
+    def spy(module, **kwargs):
+        compiled_modules.append(module)
+        return real_compile(module, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+
+    def losses(name, *flags):
+        out = tmp_path / name
+        assert mnist_99_4.main(["--dry-run", "--device", "cpu", "--precision", "fp32", "--data-dir", mnist_dir,
+                                "--out", str(out), *flags]) == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        return metrics["fingerprint"], [row["train_loss"] for row in metrics["history"]], metrics["test_accuracy"]
+
+    (plain_print, plain_losses, plain_acc), (compiled_print, compiled_losses, compiled_acc) = (
+        losses("plain"), losses("compiled", "--compile"))
+    assert len(compiled_modules) == 1 and isinstance(compiled_modules[0], Net)
+    assert compiled_print == plain_print  # the same recipe: only how the steps run differs
+    assert compiled_losses == pytest.approx(plain_losses, rel=1e-3)
+    assert abs(compiled_acc - plain_acc) <= 0.5

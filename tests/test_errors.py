@@ -214,3 +214,21 @@ def test_resume_applies_the_device_and_says_so(interrupted_run):
     assert result.returncode == 0, result.stderr
     log = (interrupted_run.parent / "train.log").read_text()
     assert "Resuming with --device cpu as asked" in log and "Resumed from" in log
+
+
+def test_a_failed_compile_is_one_line_and_keeps_the_checkpoint(tmp_path, mnist_dir, monkeypatch, capsys):
+    from torch._dynamo.exc import TorchDynamoException
+
+    class FailsToCompile(torch.nn.Module):  # what torch.compile gives where it cannot build kernels
+        def forward(self, x):
+            raise TorchDynamoException("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kwargs: FailsToCompile())
+    out = tmp_path / "run"
+
+    code = mnist_99_4.main(["--dry-run", "--compile", "--data-dir", mnist_dir, "--out", str(out)])
+
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: --compile: torch.compile failed") and "--resume" in error
+    assert (out / "checkpoint.pt").exists()
