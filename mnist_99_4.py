@@ -20,7 +20,10 @@ this text against them and against today's default):
     1.90x c766afa's default timed in the same benchmark (benchmarks/results/speed_parts/speed.md), from
     python benchmarks/speed.py --out benchmarks/results/speed_parts --compare '--memory-format contiguous' \
         --compare '--stem pool' --compare '--epochs 15 --plain-epochs 0'
-    The machine is shared and noisy: the two runs bracket the speed-up, they do not pin it.
+    A third run, with torch.compile as a contender: a median 72 s start to exit (3 runs, same machine),
+    1.39x c766afa's default timed in the same benchmark (benchmarks/results/speed_compile/speed.md), from
+    python benchmarks/speed.py --out benchmarks/results/speed_compile --compare=--compile
+    The machine is shared and noisy: the three runs bracket the speed-up, they do not pin it.
 
 The whole training set lives on the device as one uint8 tensor (data.py);
 each batch is picked by index, moved by a different random affine per image
