@@ -88,6 +88,7 @@ DEFAULTS = dict(
     stem=DEFAULT_STEM,   # how 28x28 becomes 13x13 (model.stem_layers)
     body=DEFAULT_BODY,   # the four convs after it (model.body_layers)
     dropout=DEFAULT_DROPOUT,
+    bn_momentum=0.1,     # how fast BatchNorm's running statistics follow the batches: PyTorch's default
     seed=1,
     val=0,
     data_dir="./data",
@@ -104,7 +105,7 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
-ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0}
+ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
@@ -318,8 +319,12 @@ def evaluate(model, images, labels, device):
 
 
 def build_model(args):
-    return Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
-               stem=args.stem, body=args.body)
+    model = Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
+                stem=args.stem, body=args.body)
+    for module in model.modules():  # a training setting, not part of the layout or the weights
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = args.bn_momentum
+    return model
 
 
 def resolved_epochs(args):
@@ -938,6 +943,9 @@ def add_train_arguments(parser):
                              f"second max-pool (13x13, then 6x6) (default: {d['body']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
+    parser.add_argument("--bn-momentum", type=probability, default=d["bn_momentum"], metavar="M",
+                        help="weight of each batch in BatchNorm's running statistics, which evaluation "
+                             f"uses (default: {d['bn_momentum']})")
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",
                         help=f"random seed (default: {d['seed']})")
     parser.add_argument("--val", type=int, default=d["val"], metavar="N",

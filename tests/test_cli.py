@@ -74,6 +74,21 @@ def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnis
     assert accuracy == averaged["test_accuracy"]
 
 
+def test_bn_momentum_changes_the_running_statistics_not_the_training(tmp_path, mnist_dir):
+    def run(name, *flags):
+        out = tmp_path / name
+        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
+        assert mnist_99_4.main([*args, *flags]) == 0
+        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
+
+    (usual, usual_weights), (slow, slow_weights) = run("usual"), run("slow", "--bn-momentum", "0.01")
+    assert [row["train_loss"] for row in usual["history"]] == [row["train_loss"] for row in slow["history"]]
+    assert torch.equal(usual_weights["classifier.weight"], slow_weights["classifier.weight"])
+    statistics = "features.0.2.running_mean"  # the stem's BatchNorm, after its pool
+    assert slow_weights[statistics].abs().sum() < usual_weights[statistics].abs().sum()  # nearer their start, 0
+    assert usual["fingerprint"] != slow["fingerprint"]
+
+
 def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its_weight():
     log_probs = torch.log_softmax(torch.randn(8, 10), dim=1)
     teacher = torch.log_softmax(torch.randn(8, 10), dim=1)
