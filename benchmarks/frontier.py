@@ -30,18 +30,18 @@ def main():
     ax.vlines(params, [s["min"] for s in summaries], [s["max"] for s in summaries], color="tab:blue",
               linewidth=2, label="range over seeds")
     ax.plot(params, means, "o-", color="tab:blue", label="mean over seeds")
-    for s in summaries:
+    for i, s in enumerate(summaries):  # labels in three rows along the bottom, so that neighbours' do not overlap
         ax.annotate(f"{s['params']:,} params\n{s['runs_at_or_above_99_4']}/{len(s['seeds'])} ≥ 99.4%",
-                    (s["params"], s["min"]), textcoords="offset points", xytext=(0, -26),
+                    (s["params"], 0.03 + 0.11 * (i % 3)), xycoords=("data", "axes fraction"),
                     ha="center", fontsize=8)
     ax.axhline(99.4, color="gray", linestyle="--", linewidth=1, label="99.4%")
     seeds = len(summaries[0]["seeds"])
     ax.set(xlabel="parameters", ylabel="final test accuracy (%)",
            title=f"Accuracy against size ({seeds} seeds per point, at most {max(s['epochs'] for s in summaries)} epochs)")
-    ax.set_ylim(min(s["min"] for s in summaries) - 0.15, max(s["max"] for s in summaries) + 0.1)
+    ax.set_ylim(min(s["min"] for s in summaries) - 0.3, max(s["max"] for s in summaries) + 0.1)
     ax.set_xlim(min(params) - 800, max(params) + 800)  # room for the end labels
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
     plots.save_figure(fig, args.out)
     print(f"Wrote {args.out}")
 
