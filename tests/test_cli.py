@@ -1,4 +1,5 @@
 """The training command end to end, as a user runs it."""
+import functools
 import json
 import os
 import subprocess
@@ -56,13 +57,16 @@ def test_weight_average_follows_each_step_with_its_decay():
         assert torch.allclose(tensor, expected), name
 
 
-def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnist_dir):
-    def run(name, *flags):
-        out = tmp_path / name
-        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
-        assert mnist_99_4.main([*args, *flags]) == 0
-        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
+def two_epoch_run(tmp_path, mnist_dir, name, *flags):
+    """A two-epoch --dry-run on CPU with these flags: its metrics.json and saved weights."""
+    out = tmp_path / name
+    args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
+    assert mnist_99_4.main([*args, *flags]) == 0
+    return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
 
+
+def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnist_dir):
+    run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
     (plain, plain_weights), (averaged, averaged_weights) = run("plain"), run("averaged", "--ema", "0.9")
     assert [row["train_loss"] for row in plain["history"]] == [row["train_loss"] for row in averaged["history"]]
     assert not torch.equal(plain_weights["classifier.weight"], averaged_weights["classifier.weight"])
@@ -75,12 +79,7 @@ def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnis
 
 
 def test_bn_momentum_changes_the_running_statistics_not_the_training(tmp_path, mnist_dir):
-    def run(name, *flags):
-        out = tmp_path / name
-        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
-        assert mnist_99_4.main([*args, *flags]) == 0
-        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
-
+    run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
     (usual, usual_weights), (slow, slow_weights) = run("usual"), run("slow", "--bn-momentum", "0.01")
     assert [row["train_loss"] for row in usual["history"]] == [row["train_loss"] for row in slow["history"]]
     assert torch.equal(usual_weights["classifier.weight"], slow_weights["classifier.weight"])
@@ -100,11 +99,7 @@ def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its
 
 def test_a_teacher_changes_the_training_and_only_the_network_is_saved(tmp_path, mnist_dir):
     def run(name, *flags):
-        out = tmp_path / name
-        args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--val", "1000", "--data-dir", mnist_dir,
-                "--width", "4", "--out", str(out)]
-        assert mnist_99_4.main([*args, *flags]) == 0
-        return json.loads((out / "metrics.json").read_text()), torch.load(out / "model.pt", weights_only=True)
+        return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", *flags)
 
     (alone, _), (taught, taught_weights) = run("alone"), run("taught", "--teacher-width", "6")
     assert [row["train_loss"] for row in alone["history"]] != [row["train_loss"] for row in taught["history"]]
