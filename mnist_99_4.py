@@ -842,6 +842,13 @@ def positive_int(text):
     return value
 
 
+def positive_float(text):
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
 def non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -926,7 +933,7 @@ def add_train_arguments(parser):
     parser.add_argument("--distill-weight", type=probability, default=d["distill_weight"], metavar="A",
                         help="with --teacher-width: the teacher's share of the loss "
                              f"(default: {d['distill_weight']})")
-    parser.add_argument("--distill-temperature", type=float, default=d["distill_temperature"], metavar="T",
+    parser.add_argument("--distill-temperature", type=positive_float, default=d["distill_temperature"], metavar="T",
                         help="with --teacher-width: how much both predictions are softened before they "
                              f"are compared (default: {d['distill_temperature']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",

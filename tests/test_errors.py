@@ -34,6 +34,9 @@ def assert_one_line_error(result, code, *fragments):
     (["--device", "cuda"], "no CUDA GPU"),
     (["--val", "60000"], "--val"),
     (["--dropout", "1"], "--dropout"),
+    (["--teacher-width", "-2"], "--teacher-width"),
+    (["--teacher-width", "4", "--distill-temperature", "0"], "--distill-temperature"),
+    (["--bn-momentum", "1.5"], "--bn-momentum"),
     (["--out", "/proc/cannot-write-here"], "cannot write"),
     (["--resume", "no-such-checkpoint.pt"], "no such file"),
 ])
