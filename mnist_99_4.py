@@ -210,6 +210,21 @@ def sgd_one_cycle(model, args, steps_per_epoch):
     return optimizer, scheduler
 
 
+def forward_loss(model, x, y, args, device):
+    """A batch's log-probabilities under the model, and their cross-entropy with the labels."""
+    with autocast(device, args.precision):
+        log_probs = model(x)
+    return log_probs, F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
+
+
+def descend(loss, optimizer, scheduler):
+    """One optimizer step down `loss`, and the learning-rate schedule's step with it."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
 class Teacher:
     """A wider Net trained alongside the network, on the same batches and schedule (--teacher-width W).
 
@@ -226,14 +241,8 @@ class Teacher:
 
     def learn(self, x, y, args, device):
         """One training step on the batch; returns the teacher's log-probabilities, detached."""
-        self.model.train()
-        with autocast(device, args.precision):
-            log_probs = self.model(x)
-        loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
+        log_probs, loss = forward_loss(self.model, x, y, args, device)
+        descend(loss, self.optimizer, self.scheduler)
         return log_probs.detach().float()
 
     def state_dict(self):
@@ -263,6 +272,8 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
     and learning from `teacher` (a Teacher) when given; returns mean loss and accuracy (%)."""
     model.train()
+    if teacher:  # once an epoch, as the network: nothing switches it to eval mode before the end
+        teacher.model.train()
     augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
                                     limit=DRY_RUN_BATCHES if args.dry_run else None)
@@ -272,17 +283,12 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     memory_format = MEMORY_FORMATS[args.memory_format]
     for step, (x, y) in enumerate(batches):
         x = x.contiguous(memory_format=memory_format)
-        with autocast(device, args.precision):
-            log_probs = model(x)
-        loss = F.cross_entropy(log_probs.float(), y, label_smoothing=args.label_smoothing)
+        log_probs, loss = forward_loss(model, x, y, args, device)
         if teacher:
             loss = (1 - args.distill_weight) * loss + distillation_loss(
                 log_probs.float(), teacher.learn(x, y, args, device), args.distill_weight,
                 args.distill_temperature)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        descend(loss, optimizer, scheduler)
         if average:
             average.update()
         loss_sum += loss.detach() * len(y)
