@@ -56,8 +56,8 @@ from tqdm import tqdm
 
 import data
 import digit_image
-from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net,
-                   count_parameters, layout_of, multiply_adds_per_image)
+from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, THREE_STAGE, Net,
+                   conv_count, count_parameters, layout_of, multiply_adds_per_image)
 
 # The default recipe, every value in one place; the model's default layout is
 # Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.
@@ -505,6 +505,15 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
                                  "out": str(Path(args.resume).parent)})
 
 
+def check_layout(args):
+    """Refuse a --channels count or a --stem that the --body cannot take."""
+    if args.channels and len(args.channels) != conv_count(args.body):
+        raise UsageError(f"--channels {','.join(map(str, args.channels))}: the {args.body} body takes "
+                         f"{conv_count(args.body)} channel counts, not {len(args.channels)}")
+    if args.body == THREE_STAGE and args.stem != DEFAULT_STEM:
+        raise UsageError(f"--stem {args.stem}: the {THREE_STAGE} body has its own first conv; leave --stem out")
+
+
 def prepare_run(args, given_flags=frozenset()):
     """Settle the arguments, the device and the output folder, refusing bad ones before any work."""
     notes = []
@@ -517,6 +526,7 @@ def prepare_run(args, given_flags=frozenset()):
         raise UsageError(f"--val {args.val}: must be between 0 and 59,999 training images")
     if not 0 <= args.plain_epochs <= args.epochs:
         raise UsageError(f"--plain-epochs {args.plain_epochs}: must be between 0 and --epochs ({args.epochs})")
+    check_layout(args)
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
     args.memory_format = pick_memory_format(args.memory_format, device)
@@ -716,7 +726,7 @@ def load_trained_model(path, device):
         layout = layout_of(state)
     except (AttributeError, TypeError, ValueError):  # not a dict of tensors
         layout = None
-    if not layout or len(layout["channels"]) != 5:
+    if not layout or len(layout["channels"]) != conv_count(layout["body"]):
         raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
     try:
         model = Net(**layout)
@@ -885,8 +895,9 @@ def channel_list(text):
         channels = [int(part) for part in text.split(",")]
     except ValueError:
         channels = []
-    if len(channels) != 5 or min(channels) <= 0:
-        raise argparse.ArgumentTypeError(f"must be five positive integers separated by commas, not {text}")
+    if len(channels) not in (5, 9) or min(channels) <= 0:
+        raise argparse.ArgumentTypeError(f"must be five (nine for --body {THREE_STAGE}) positive integers "
+                                         f"separated by commas, not {text}")
     return channels
 
 
@@ -945,7 +956,8 @@ def add_train_arguments(parser):
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")
     parser.add_argument("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
-                        help="the five convs' channels, overriding --width (default: from --width)")
+                        help=f"the five convs' channels (nine with --body {THREE_STAGE}), overriding --width "
+                             "(default: from --width)")
     parser.add_argument("--separable", action="store_true",
                         help="depthwise + pointwise convs after the first (default: full 3x3 convs)")
     parser.add_argument("--stem", default=d["stem"], choices=STEMS,
@@ -953,7 +965,8 @@ def add_train_arguments(parser):
                              f"ReLU; or a stride-2 conv (default: {d['stem']})")
     parser.add_argument("--body", default=d["body"], choices=BODIES,
                         help="the four convs after the stem: unpadded (13x13 to 5x5), or padded with a "
-                             f"second max-pool (13x13, then 6x6) (default: {d['body']})")
+                             f"second max-pool (13x13, then 6x6); or {THREE_STAGE}: no stem, nine padded convs, "
+                             f"three each at 28x28, 14x14 and 7x7 (default: {d['body']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--bn-momentum", type=probability, default=d["bn_momentum"], metavar="M",

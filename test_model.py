@@ -71,7 +71,9 @@ def test_width_trades_parameters():
 @pytest.mark.parametrize("layout", [dict(width=5), dict(stem="pool-first"), dict(stem="stride"),
                                     dict(channels=[8, 16, 32, 32, 32], separable=True), dict(width=6, separable=True, stem="stride"),
                                     dict(body="two-pool"), dict(body="two-pool", stem="pool"),
-                                    dict(channels=[6, 8, 12, 14, 14], body="two-pool", separable=True)])
+                                    dict(channels=[6, 8, 12, 14, 14], body="two-pool", separable=True),
+                                    dict(body="three-stage"),
+                                    dict(channels=[4, 4, 6, 8, 8, 8, 10, 10, 12], body="three-stage", separable=True)])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))
