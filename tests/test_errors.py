@@ -37,6 +37,10 @@ def assert_one_line_error(result, code, *fragments):
     (["--teacher-width", "-2"], "--teacher-width"),
     (["--teacher-width", "4", "--distill-temperature", "0"], "--distill-temperature"),
     (["--bn-momentum", "1.5"], "--bn-momentum"),
+    (["--channels", "4,4,4,8,8,8,8,8,8"], "takes 5 channel counts"),
+    (["--channels", "8,10,16,16,16", "--body", "three-stage"], "takes 9 channel counts"),
+    (["--channels", "8,10,16,16"], "--channels"),
+    (["--body", "three-stage", "--stem", "pool"], "own first conv"),
     (["--out", "/proc/cannot-write-here"], "cannot write"),
     (["--resume", "no-such-checkpoint.pt"], "no such file"),
 ])
