@@ -24,6 +24,10 @@ this text against them and against today's default):
     1.39x c766afa's default timed in the same benchmark (benchmarks/results/speed_compile/speed.md), from
     python benchmarks/speed.py --out benchmarks/results/speed_compile --compare=--compile
     The machine is shared and noisy: the three runs bracket the speed-up, they do not pin it.
+    On one H100 GPU (CUDA, bf16, torch 2.11.0): a median 34 s start to exit (3 runs), 17 s of them
+    training steps, 1.13x c766afa's default timed in the same benchmark (benchmarks/results/speed_gpu/speed.md),
+    from python benchmarks/speed.py --out benchmarks/results/speed_gpu
+    (the seed-style reference in that file ran on the machine's 16 CPU cores, not on the GPU).
 
 The whole training set lives on the device as one uint8 tensor (data.py);
 each batch is picked by index, moved by a different random affine per image
