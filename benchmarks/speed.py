@@ -184,6 +184,17 @@ def time_contenders(contenders, rounds):
     return runs
 
 
+def machine_description():
+    """CPUs, threads and torch; and the GPU, where the runs pick one (the reference stays on the CPU)."""
+    if torch.cuda.is_available():
+        gpu = f"{torch.cuda.get_device_name()} (the reference on the CPUs), "
+    elif torch.backends.mps.is_available():
+        gpu = "Apple MPS (the reference on the CPUs), "
+    else:
+        gpu = ""
+    return f"{gpu}{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
 def median_run(runs):
     """The run with the median wall-clock time (the lower middle one for an even count)."""
     ordered = sorted(runs, key=lambda run: run["wall_clock_seconds"])
@@ -225,7 +236,7 @@ def main():
 
     result = {
         "command": shlex.join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
-        "machine": f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": machine_description(),
         "commit": mnist_99_4.git_commit(),
         "reference": reference,
         "old_default": {"commit": OLD_COMMIT, "runs": runs["old"], "median": old},
