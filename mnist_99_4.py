@@ -510,12 +510,11 @@ def resumed_args(args, given_flags, checkpoint, log_lines):
 
 
 def check_layout(args):
-    """Refuse a --channels count or a --stem that the --body cannot take."""
-    if args.channels and len(args.channels) != conv_count(args.body):
-        raise UsageError(f"--channels {','.join(map(str, args.channels))}: the {args.body} body takes "
-                         f"{conv_count(args.body)} channel counts, not {len(args.channels)}")
-    if args.body == THREE_STAGE and args.stem != DEFAULT_STEM:
-        raise UsageError(f"--stem {args.stem}: the {THREE_STAGE} body has its own first conv; leave --stem out")
+    """Refuse a layout Net cannot build (a --channels count or a --stem the --body cannot take)."""
+    try:
+        build_model(args)
+    except ValueError as error:  # Net holds the rules; here they become one line
+        raise UsageError(f"--channels/--stem/--body: {error}") from None
 
 
 def prepare_run(args, given_flags=frozenset()):
@@ -899,7 +898,7 @@ def channel_list(text):
         channels = [int(part) for part in text.split(",")]
     except ValueError:
         channels = []
-    if len(channels) not in (5, 9) or min(channels) <= 0:
+    if len(channels) not in {conv_count(body) for body in BODIES} or min(channels) <= 0:
         raise argparse.ArgumentTypeError(f"must be five (nine for --body {THREE_STAGE}) positive integers "
                                          f"separated by commas, not {text}")
     return channels

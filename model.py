@@ -134,9 +134,9 @@ class Net(nn.Module):
             raise ValueError(f"Net needs a stem in {STEMS} and a body in {BODIES}")
         self.channels = list(channels or channel_widths(width, body))
         if len(self.channels) != conv_count(body):
-            raise ValueError(f"the {body} body needs {conv_count(body)} channel counts, not {len(self.channels)}")
+            raise ValueError(f"the {body} body takes {conv_count(body)} channel counts, not {len(self.channels)}")
         if body == THREE_STAGE and stem != DEFAULT_STEM:
-            raise ValueError(f"the {body} body has its own first conv: it takes no other stem")
+            raise ValueError(f"the {body} body has its own first conv: it takes no other stem ({stem} was given)")
         self.width, self.separable, self.stem, self.body = self.channels[0], separable, stem, body
         if body == THREE_STAGE:
             self.features = nn.Sequential(*three_stage_layers(self.channels, separable))
