@@ -57,6 +57,25 @@ def test_weight_average_follows_each_step_with_its_decay():
         assert torch.allclose(tensor, expected), name
 
 
+def momentum_over_the_cycle(*flags):
+    """SGD's momentum at each step of a 10-step OneCycle schedule built from these flags."""
+    args = mnist_99_4.build_parser().parse_args(["train", "--epochs", "1", *flags])
+    optimizer, scheduler = mnist_99_4.sgd_one_cycle(Net(), args, steps_per_epoch=10)
+    momenta = []
+    for _ in range(10):
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    return momenta
+
+
+def test_momentum_flag_sets_the_middle_of_onecycles_swing():
+    usual, lower = momentum_over_the_cycle(), momentum_over_the_cycle("--momentum", "0.8")
+    # the default is OneCycleLR's own 0.95 at the ends and 0.85 at the learning rate's peak
+    assert usual[0] == 0.95 and min(usual) == pytest.approx(0.85)
+    assert lower[0] == 0.85 and min(lower) == pytest.approx(0.75)
+
+
 def two_epoch_run(tmp_path, mnist_dir, name, *flags):
     """A two-epoch --dry-run on CPU with these flags: its metrics.json and saved weights."""
     out = tmp_path / name

@@ -37,6 +37,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--teacher-width", "-2"], "--teacher-width"),
     (["--teacher-width", "4", "--distill-temperature", "0"], "--distill-temperature"),
     (["--bn-momentum", "1.5"], "--bn-momentum"),
+    (["--momentum", "0.99"], "--momentum"),
     (["--channels", "4,4,4,8,8,8,8,8,8"], "takes 5 channel counts"),
     (["--channels", "8,10,16,16,16", "--body", "three-stage"], "takes 9 channel counts"),
     (["--channels", "8,10,16,16"], "--channels"),
