@@ -48,6 +48,24 @@ BODIES = ("valid", "two-pool", "three-stage")
 THREE_STAGE = "three-stage"  # the one body with its own first conv and nine convs in all
 
 
+class LayoutBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d that hands a channels_last CPU batch to the kernel that is fast for its width.
+
+    PyTorch's CPU BatchNorm for channels_last tensors vectorises across the
+    channels and is fast when their count is a multiple of 16; with 8, 10 or
+    12 it ran 3-6x slower on a 2-core x86 CPU than on the same batch in the
+    default layout, and those narrow layers are where this network's maps
+    are largest. Two layout copies cost far less than the difference. The
+    weights, the numbers and the state_dict are nn.BatchNorm2d's.
+    """
+
+    def forward(self, x):
+        if (x.device.type == "cpu" and self.num_features % 16 and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
+
 def conv_bn_relu(in_channels, out_channels, separable=False, stride=1, padding=0):
     """A 3x3 conv (no bias: BatchNorm makes it redundant), BatchNorm, ReLU.
 
@@ -61,7 +79,7 @@ def conv_bn_relu(in_channels, out_channels, separable=False, stride=1, padding=0
                 nn.Conv2d(in_channels, out_channels, 1, bias=False)]
     else:
         conv = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
-    return nn.Sequential(*conv, nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(*conv, LayoutBatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
 def stem_layers(stem, channels):
@@ -77,7 +95,7 @@ def stem_layers(stem, channels):
         return [conv_bn_relu(1, channels), nn.MaxPool2d(2)]
     if stem == "pool-first":
         return [nn.Sequential(nn.Conv2d(1, channels, 3, bias=False), nn.MaxPool2d(2),
-                              nn.BatchNorm2d(channels), nn.ReLU(inplace=True))]
+                              LayoutBatchNorm2d(channels), nn.ReLU(inplace=True))]
     return [conv_bn_relu(1, channels, stride=2)]
 
 

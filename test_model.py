@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from model import Net, count_parameters, layout_of, multiply_adds_per_image
+from model import LayoutBatchNorm2d, Net, count_parameters, layout_of, multiply_adds_per_image
 
 MAX_PARAMETERS = 20_000      # the assignment's hard limit
 PARAMETER_BUDGET = 7_142     # the default model's own budget: growing it must be a decision
@@ -85,3 +85,20 @@ def test_separable_convs_cost_fewer_parameters_and_multiply_adds():
     full, separable = Net(width=8), Net(width=8, separable=True)
     assert count_parameters(separable) < count_parameters(full) / 2
     assert multiply_adds_per_image(separable) < multiply_adds_per_image(full)
+
+
+@pytest.mark.parametrize("channels", [10, 16])
+def test_layout_batchnorm_matches_batchnorm_on_channels_last_batches(channels):
+    torch.manual_seed(0)
+    plain, routed = nn.BatchNorm2d(channels), LayoutBatchNorm2d(channels)
+    x = torch.randn(32, channels, 11, 11).contiguous(memory_format=torch.channels_last)
+    x_plain, x_routed = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_plain, y_routed = plain(x_plain), routed(x_routed)
+    assert y_routed.is_contiguous(memory_format=torch.channels_last)  # the next conv keeps its fast layout
+    torch.testing.assert_close(y_routed, y_plain)
+    (y_plain * torch.arange(11.0)).sum().backward()
+    (y_routed * torch.arange(11.0)).sum().backward()
+    # the two kernels sum in different orders: equal to float32 rounding over 32 * 11 * 11 terms
+    torch.testing.assert_close(x_routed.grad, x_plain.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(routed.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(routed.running_mean, plain.running_mean)
