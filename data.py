@@ -220,7 +220,7 @@ def random_affine(images, rotate, translate, scale, generator, elastic=0.0):
     With `elastic` (pixels), each image is also bent by its own smooth random
     displacement field (see smooth_displacement): the elastic distortion of
     Simard et al. (2003), which imitates the wobble of a hand rather than a
-    rigid move. Runs as a few batched ops (affine_grid, an upsampling,
+    rigid move. Runs as a few batched ops (the grid, an upsampling,
     grid_sample) on the images' device. Images must have a 0 background, so
     this comes before normalization.
     """
@@ -231,14 +231,27 @@ def random_affine(images, rotate, translate, scale, generator, elastic=0.0):
 
     angle = uniform(-rotate, rotate) * (math.pi / 180)
     zoom = uniform(1 - scale, 1 + scale)
-    # affine_grid works in [-1, 1] coordinates: 2 units span 28 pixels.
+    # Sampling grids work in [-1, 1] coordinates: 2 units span 28 pixels.
     shift_x, shift_y = (uniform(-translate, translate) * (2 / 28) for _ in range(2))
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = rotation_grid(cos, sin, shift_x, shift_y, images.shape[-1])
     if elastic:
         grid = grid + smooth_displacement(images.shape, elastic, generator)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def rotation_grid(cos, sin, shift_x, shift_y, size):
+    """F.affine_grid's (N, size, size, 2) sampling grid for the per-image matrices
+    [[cos, -sin, shift_x], [sin, cos, shift_y]], with align_corners=False.
+
+    Written out as broadcast multiply-adds: affine_grid computes the same
+    thing as a batched matrix product with an inner size of 3, which took a
+    millisecond a batch on a 2-core CPU, as long as a convolution.
+    """
+    pixel_centres = (torch.arange(size, device=cos.device) * 2 + 1) / size - 1
+    x, y = pixel_centres.view(1, 1, size), pixel_centres.view(1, size, 1)
+    cos, sin, shift_x, shift_y = (value.view(-1, 1, 1) for value in (cos, sin, shift_x, shift_y))
+    return torch.stack([cos * x - sin * y + shift_x, sin * x + cos * y + shift_y], dim=-1)
 
 
 def smooth_displacement(shape, pixels, generator, control_points=4):

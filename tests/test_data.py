@@ -108,3 +108,11 @@ def test_elastic_distortion_moves_ink_and_keeps_most_of_it(mnist_dir):
     assert (bent - digits).abs().mean() > 0.02
     ink_kept = bent.sum((1, 2, 3)) / digits.sum((1, 2, 3))
     assert ((ink_kept > 0.7) & (ink_kept < 1.3)).all()  # stretched or squeezed strokes, none lost off the edge
+
+
+def test_rotation_grid_is_affine_grids_grid():
+    generator = torch.Generator().manual_seed(0)
+    cos, sin, shift_x, shift_y = (torch.rand(8, generator=generator) * 2 - 1 for _ in range(4))
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+    expected = torch.nn.functional.affine_grid(theta, [8, 1, 28, 28], align_corners=False)
+    torch.testing.assert_close(data.rotation_grid(cos, sin, shift_x, shift_y, 28), expected)
