@@ -12,7 +12,9 @@ Three pipelines, all timed in this one run, on the same machine:
   new, new, old, old, new), and compared by the ratio of their medians: on a
   shared machine two runs of identical code can differ by a third. Each
   --compare "FLAGS" adds a third contender to the same rounds: this program
-  with those flags, to measure what one change buys.
+  with those flags, to measure what one change buys; each --compare-commit
+  REV adds the default program of an earlier commit, to measure what the
+  commits since then bought (the old default's way, from git history).
 - reference: the usual course-project pipeline. torchvision PIL transforms per
   image (RandomRotation(7), ToTensor, Normalize) in a DataLoader with 2 workers,
   batch 128, SGD with Nesterov momentum and OneCycleLR, 15 epochs, float32,
@@ -120,11 +122,11 @@ def time_reference(model, data_dir, timed_batches):
     return train_seconds, test_seconds
 
 
-def old_program(folder):
-    """The program of OLD_COMMIT, extracted from git history into `folder`."""
-    archive = subprocess.run(["git", "archive", OLD_COMMIT], cwd=ROOT, capture_output=True)
+def program_at(commit, folder):
+    """This program as it was at `commit`, extracted from git history into `folder`."""
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
     if archive.returncode != 0:
-        sys.exit(f"error: commit {OLD_COMMIT} is not in this clone's history (git fetch --unshallow)")
+        sys.exit(f"error: commit {commit} is not in this clone's history (git fetch --unshallow)")
     tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
     return folder
 
@@ -207,6 +209,8 @@ def main():
                         help="runs of each contender, interleaved (default: 3)")
     parser.add_argument("--compare", action="append", default=[], metavar="FLAGS",
                         help="also time this program with these training flags, quoted; repeatable")
+    parser.add_argument("--compare-commit", action="append", default=[], metavar="REV",
+                        help="also time the default program of an earlier commit; repeatable")
     parser.add_argument("--reference-batches", type=int, default=100,
                         help="reference training batches to time, of 469 an epoch (default: 100)")
     parser.add_argument("--data-dir", default="data", help="MNIST folder (default: data)")
@@ -214,13 +218,17 @@ def main():
                         help="folder for speed.json, speed.md and the runs (default: benchmarks/results)")
     parser.add_argument("--name", default="speed", help="file name stem (default: speed)")
     args = parser.parse_args()
+    commits = [f"commit {commit}" for commit in args.compare_commit]
     out = Path(args.out)
     data.prepare_mnist(args.data_dir)
 
     reference = time_reference_pipeline(SeedStyleNet(), args.data_dir, args.reference_batches)
     with tempfile.TemporaryDirectory() as scratch:
         contenders = {  # name: (program folder, flags, runs folder relative to the program folder)
-            "old": (old_program(Path(scratch)), ["--data-dir", os.path.abspath(args.data_dir)], "runs"),
+            "old": (program_at(OLD_COMMIT, Path(scratch) / OLD_COMMIT), ["--data-dir", os.path.abspath(args.data_dir)],
+                    "runs"),
+            **{name: (program_at(name.split()[1], Path(scratch) / name.split()[1]),
+                      ["--data-dir", os.path.abspath(args.data_dir)], "runs") for name in commits},
             "new": (ROOT, ["--data-dir", args.data_dir], out / "speed_runs"),
             **{flags: (ROOT, [*shlex.split(flags), "--data-dir", args.data_dir], out / "speed_runs")
                for flags in args.compare},
@@ -228,8 +236,9 @@ def main():
         print(f"{OLD_COMMIT}'s default, the new default{' and --compare' if args.compare else ''}, "
               "interleaved:", flush=True)
         runs = time_contenders(contenders, args.rounds)
-    for run in runs["old"]:
-        del run["run_dir"]  # a temporary folder, gone now
+    for name in ("old", *commits):
+        for run in runs[name]:
+            del run["run_dir"]  # a temporary folder, gone now
     medians = {name: median_run(name_runs) for name, name_runs in runs.items()}
     old, new = medians["old"], medians["new"]
     eval_images_per_s = evaluation_images_per_second(ROOT / new["run_dir"] / "model.pt", args.data_dir)
@@ -246,16 +255,20 @@ def main():
                              "speedup_over_old_default": (old["wall_clock_seconds"]
                                                           / medians[flags]["wall_clock_seconds"])}
                      for flags in args.compare},
+        "compared_commits": {name.split()[1]: {"runs": runs[name], "median": medians[name],
+                                               "speedup_over_old_default": (old["wall_clock_seconds"]
+                                                                            / medians[name]["wall_clock_seconds"])}
+                             for name in commits},
         "speedup_over_old_default": old["wall_clock_seconds"] / new["wall_clock_seconds"],
         "speedup_over_reference": reference["seconds_15_epochs_scaled"] / new["wall_clock_seconds"],
     }
     mnist_99_4.save_atomically(result, out / f"{args.name}.json")
-    table = markdown_table(result, runs, medians, args.compare)
+    table = markdown_table(result, runs, medians, args.compare, commits)
     data.write_atomically(out / f"{args.name}.md", table.encode())
     print("\n" + table + f"\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
 
 
-def markdown_table(result, runs, medians, compared):
+def markdown_table(result, runs, medians, compared, commits):
     def row(label, name):
         seconds = ", ".join(f"{run['wall_clock_seconds']:.0f}" for run in runs[name])
         accuracies = ", ".join(f"{run['test_accuracy']:.2f}" for run in runs[name])
@@ -269,7 +282,8 @@ def markdown_table(result, runs, medians, compared):
             f"{reference['seconds_15_epochs_scaled']:.0f} | not run |",
             row(f"old default: `python mnist_99_4.py` at commit {OLD_COMMIT}", "old"),
             row("**new default: `python mnist_99_4.py`**", "new"),
-            *(row(f"this program with `{flags}`", flags) for flags in compared)]
+            *(row(f"this program with `{flags}`", flags) for flags in compared),
+            *(row(f"this program at {name}", name) for name in commits)]
     return "\n".join([
         f"`{result['command']}` ({result['machine']}, commit {result['commit']})", "",
         "| pipeline | runs (s, start to exit) | median | test accuracy (seed 1) |", "|---|---|---|---|", *rows, "",
@@ -277,6 +291,8 @@ def markdown_table(result, runs, medians, compared):
         f"against the reference: **{result['speedup_over_reference']:.1f}x**. "
         + "".join(f"With `{flags}`: {entry['speedup_over_old_default']:.2f}x the old default. "
                   for flags, entry in result["compared"].items())
+        + "".join(f"At commit {commit}: {entry['speedup_over_old_default']:.2f}x the old default. "
+                  for commit, entry in result["compared_commits"].items())
         + f"Where the new default's median run spent its time: {phases}.", ""])
 
 
