@@ -44,7 +44,6 @@ STARTED = time.perf_counter()  # the imports below are part of a run's start-up 
 import argparse
 import contextlib
 import copy
-import ctypes
 import hashlib
 import io
 import json
@@ -170,28 +169,6 @@ def pick_memory_format(requested, device):
 def pick_threads(requested):
     """CPU threads: as asked, else PyTorch's own choice (OMP_NUM_THREADS, or one per core)."""
     return torch.get_num_threads() if requested == "auto" else int(requested)
-
-
-# glibc's mallopt options (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory():
-    """Have glibc's malloc keep freed memory for the next step instead of handing it back.
-
-    A CPU training step allocates and frees the same few megabytes of maps
-    each time. By default glibc serves blocks that big with mmap and returns
-    them to the system when freed, so every step pays page faults to touch
-    fresh memory again: about a seventh of a step on a 2-core CPU. Blocks up
-    to 32 MiB (glibc's largest setting) now come from the heap, and up to 1
-    GiB of freed heap is kept. Nothing happens where the C library is not glibc.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, 32 * 2**20)
-    mallopt(M_TRIM_THRESHOLD, 2**30)
 
 
 def compile_errors():
@@ -568,7 +545,6 @@ def prepare_run(args, given_flags=frozenset()):
     args.memory_format = pick_memory_format(args.memory_format, device)
     args.threads = pick_threads(args.threads)
     torch.set_num_threads(args.threads)
-    keep_freed_memory()
     args.out = str(writable_output_dir(Path(args.out) if args.out else new_run_dir()))
     return args, device, resume, notes
 
