@@ -23,7 +23,11 @@ this text against them and against today's default):
     A third run, with torch.compile as a contender: a median 72 s start to exit (3 runs, same machine),
     1.39x c766afa's default timed in the same benchmark (benchmarks/results/speed_compile/speed.md), from
     python benchmarks/speed.py --out benchmarks/results/speed_compile --compare=--compile
-    The machine is shared and noisy: the three runs bracket the speed-up, they do not pin it.
+    A fourth run, after the CPU step work: a median 60 s start to exit (3 runs, same machine),
+    1.70x c766afa's default timed in the same benchmark (benchmarks/results/speed_steps/speed.md), from
+    python benchmarks/speed.py --out benchmarks/results/speed_steps --compare-commit 836f51e \
+        --compare-commit f1b3e67
+    The machine is shared and noisy: the runs bracket the speed-up, they do not pin it.
     On one H100 GPU (CUDA, bf16, torch 2.11.0): a median 34 s start to exit (3 runs), 17 s of them
     training steps, 1.13x c766afa's default timed in the same benchmark (benchmarks/results/speed_gpu/speed.md),
     from python benchmarks/speed.py --out benchmarks/results/speed_gpu
