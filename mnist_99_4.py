@@ -27,6 +27,11 @@ this text against them and against today's default):
     1.70x c766afa's default timed in the same benchmark (benchmarks/results/speed_steps/speed.md), from
     python benchmarks/speed.py --out benchmarks/results/speed_steps --compare-commit 836f51e \
         --compare-commit f1b3e67
+    A fifth run, without the malloc setting that the fourth compared: a median 59 s start to exit
+    (3 runs, same machine), 2.66x c766afa's default timed in the same benchmark, whose runs met the
+    machine's busiest minutes (benchmarks/results/speed_malloc/speed.md), from
+    python benchmarks/speed.py --out benchmarks/results/speed_malloc --compare-commit 5ec0c20 \
+        --compare '--elastic 1'
     The machine is shared and noisy: the runs bracket the speed-up, they do not pin it.
     On one H100 GPU (CUDA, bf16, torch 2.11.0): a median 34 s start to exit (3 runs), 17 s of them
     training steps, 1.13x c766afa's default timed in the same benchmark (benchmarks/results/speed_gpu/speed.md),
