@@ -52,11 +52,12 @@ class LayoutBatchNorm2d(nn.BatchNorm2d):
     """nn.BatchNorm2d that hands a channels_last CPU batch to the kernel that is fast for its width.
 
     PyTorch's CPU BatchNorm for channels_last tensors vectorises across the
-    channels and is fast when their count is a multiple of 16; with 8, 10 or
-    12 it ran 3-6x slower on a 2-core x86 CPU than on the same batch in the
-    default layout, and those narrow layers are where this network's maps
-    are largest. Two layout copies cost far less than the difference. The
-    weights, the numbers and the state_dict are nn.BatchNorm2d's.
+    channels and is fast when their count is a multiple of 16; with 8 or 10
+    it took 3-4x as long, forward and backward, on a 2-core x86 CPU as on
+    the same batch in the default layout (`python benchmarks/step_profile.py
+    --batchnorm-layouts`), and those narrow layers are where this network's
+    maps are largest. Two layout copies cost far less than the difference.
+    The weights, the numbers and the state_dict are nn.BatchNorm2d's.
     """
 
     def forward(self, x):

@@ -2,6 +2,7 @@
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -189,3 +190,14 @@ def test_compile_trains_the_same_model(tmp_path, mnist_dir, monkeypatch):
     assert compiled_print == plain_print  # the same recipe: only how the steps run differs
     assert compiled_losses == pytest.approx(plain_losses, rel=1e-3)
     assert abs(compiled_acc - plain_acc) <= 0.5
+
+
+def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
+    result = subprocess.run([sys.executable, "benchmarks/step_profile.py", "--steps", "3", "--rows", "5",
+                             "--batchnorm-layouts", "--data-dir", mnist_dir, "--channels", "8,10,12,12,12"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^[\d.]+ ms a training step", result.stdout, re.MULTILINE)
+    assert "aten::convolution_backward" in result.stdout  # the profiler's table of ops
+    shapes = re.findall(r"^\| \[256, (\d+), (\d+), \d+\] \| [\d.]+ \| [\d.]+ \|$", result.stdout, re.MULTILINE)
+    assert shapes == [("8", "13"), ("10", "11"), ("12", "9"), ("12", "7"), ("12", "5")]  # the flags' layout
