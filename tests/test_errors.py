@@ -38,6 +38,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--teacher-width", "4", "--distill-temperature", "0"], "--distill-temperature"),
     (["--bn-momentum", "1.5"], "--bn-momentum"),
     (["--momentum", "0.99"], "--momentum"),
+    (["--elastic", "-1"], "--elastic"),
     (["--channels", "4,4,4,8,8,8,8,8,8"], "takes 5 channel counts"),
     (["--channels", "8,10,16,16,16", "--body", "three-stage"], "takes 9 channel counts"),
     (["--channels", "8,10,16,16"], "--channels"),
