@@ -91,6 +91,7 @@ DEFAULTS = dict(
     translate=2.0,       # pixels; the digits are centred by mass, not exactly
     scale=0.1,           # +-10% size
     elastic=0.0,         # pixels of smooth random bending (data.smooth_displacement); 0: off
+    thickness=0.0,       # random stroke width, a fraction of a 3x3 dilation or erosion (data.random_stroke_width)
     plain_epochs=2,      # the last N epochs see the images as they are, without augmentation
     ema=0.0,             # decay of a moving average of the weights, evaluated and saved; 0: off
     teacher_width=0,     # a wider Net trained alongside on the same batches, distilled; 0: none
@@ -119,7 +120,8 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # Recipe settings added after runs were fingerprinted, and the value that
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
-ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1, "elastic": 0.0}
+ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1, "elastic": 0.0,
+               "thickness": 0.0}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
@@ -289,6 +291,12 @@ def distillation_loss(log_probs, teacher_log_probs, weight, temperature):
     return weight * temperature ** 2 * F.kl_div(soft, soft_teacher, log_target=True, reduction="batchmean")
 
 
+def augmentation_settings(args):
+    """data.training_batches' `augment`: how far each image may be moved, bent and re-inked."""
+    return dict(rotate=args.rotate, translate=args.translate, scale=args.scale, elastic=args.elastic,
+                thickness=args.thickness)
+
+
 def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True,
                     average=None, teacher=None):
     """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
@@ -296,8 +304,7 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     model.train()
     if teacher:  # once an epoch, as the network: nothing switches it to eval mode before the end
         teacher.model.train()
-    augmentation = (dict(rotate=args.rotate, translate=args.translate, scale=args.scale, elastic=args.elastic)
-                    if augment else None)
+    augmentation = augmentation_settings(args) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
                                     limit=DRY_RUN_BATCHES if args.dry_run else None)
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per batch
@@ -979,6 +986,9 @@ def add_train_arguments(parser):
     parser.add_argument("--elastic", type=non_negative_float, default=d["elastic"], metavar="PX",
                         help="bend each image by a smooth random displacement of up to about PX pixels, "
                              "an elastic distortion (default: 0, off)")
+    parser.add_argument("--thickness", type=probability, default=d["thickness"], metavar="F",
+                        help="make each image's strokes thicker or thinner by up to F of a 3x3 dilation or "
+                             "erosion (default: 0, off)")
     parser.add_argument("--plain-epochs", type=int, default=None, metavar="N",
                         help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, "
                              "fewer in a shorter run, never all of it)")

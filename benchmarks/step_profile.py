@@ -35,8 +35,7 @@ def training_steps(args, device):
     (images, labels), _, _ = mnist_99_4.load_data(args, device, log=lambda *_: None)  # as a run loads it
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, steps_per_epoch=len(images) // args.batch_size)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale, elastic=args.elastic)
-    batches = data.training_batches(images, labels, args.batch_size, generator, augmentation)
+    batches = data.training_batches(images, labels, args.batch_size, generator, mnist_99_4.augmentation_settings(args))
 
     def step():
         x, y = next(batches)

@@ -116,3 +116,16 @@ def test_rotation_grid_is_affine_grids_grid():
     theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
     expected = torch.nn.functional.affine_grid(theta, [8, 1, 28, 28], align_corners=False)
     torch.testing.assert_close(data.rotation_grid(cos, sin, shift_x, shift_y, 28), expected)
+
+
+def test_stroke_width_thickens_or_thins_each_image_within_its_bound(mnist_dir):
+    images, _ = data.load_mnist(mnist_dir, train=False)
+    digits = images[:64].unsqueeze(1).float() / 255
+    changed = data.random_stroke_width(digits, 1.0, torch.Generator().manual_seed(0))
+    ink_ratio = changed.sum((1, 2, 3)) / digits.sum((1, 2, 3))
+    assert (ink_ratio > 1.05).any() and (ink_ratio < 0.95).any()  # some thicker, some thinner
+    dilated = torch.nn.functional.max_pool2d(digits, 3, stride=1, padding=1)
+    eroded = -torch.nn.functional.max_pool2d(-digits, 3, stride=1, padding=1)
+    assert ((changed >= eroded - 1e-6) & (changed <= dilated + 1e-6)).all()  # never past a full 3x3 step
+    unchanged = data.random_stroke_width(digits, 0.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(unchanged, digits)

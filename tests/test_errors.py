@@ -39,6 +39,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--bn-momentum", "1.5"], "--bn-momentum"),
     (["--momentum", "0.99"], "--momentum"),
     (["--elastic", "-1"], "--elastic"),
+    (["--thickness", "1.5"], "--thickness"),
     (["--channels", "4,4,4,8,8,8,8,8,8"], "takes 5 channel counts"),
     (["--channels", "8,10,16,16,16", "--body", "three-stage"], "takes 9 channel counts"),
     (["--channels", "8,10,16,16"], "--channels"),
