@@ -13,7 +13,7 @@ this text against them and against today's default):
     (benchmarks/results/default_seeds.md), from
     python benchmarks/seeds.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --name default_seeds
 
-    One default run takes a median 89 s start to exit (3 runs, 2 CPUs, 2 threads, torch 2.14.1),
+    A first run, before the CPU step work: a median 89 s start to exit (3 runs, 2 CPUs, 2 threads, torch 2.14.1),
     1.37x c766afa's default timed in the same benchmark (benchmarks/results/speed.md), from
     python benchmarks/speed.py
     A second run, with three more contenders: a median 71 s start to exit (3 runs, same machine),
