@@ -218,17 +218,15 @@ def main():
                         help="folder for speed.json, speed.md and the runs (default: benchmarks/results)")
     parser.add_argument("--name", default="speed", help="file name stem (default: speed)")
     args = parser.parse_args()
-    commits = [f"commit {commit}" for commit in args.compare_commit]
+    commits = {f"commit {commit}": commit for commit in args.compare_commit}  # contender name: commit
     out = Path(args.out)
     data.prepare_mnist(args.data_dir)
 
     reference = time_reference_pipeline(SeedStyleNet(), args.data_dir, args.reference_batches)
     with tempfile.TemporaryDirectory() as scratch:
         contenders = {  # name: (program folder, flags, runs folder relative to the program folder)
-            "old": (program_at(OLD_COMMIT, Path(scratch) / OLD_COMMIT), ["--data-dir", os.path.abspath(args.data_dir)],
-                    "runs"),
-            **{name: (program_at(name.split()[1], Path(scratch) / name.split()[1]),
-                      ["--data-dir", os.path.abspath(args.data_dir)], "runs") for name in commits},
+            **{name: (program_at(commit, Path(scratch) / commit), ["--data-dir", os.path.abspath(args.data_dir)],
+                      "runs") for name, commit in {"old": OLD_COMMIT, **commits}.items()},
             "new": (ROOT, ["--data-dir", args.data_dir], out / "speed_runs"),
             **{flags: (ROOT, [*shlex.split(flags), "--data-dir", args.data_dir], out / "speed_runs")
                for flags in args.compare},
@@ -255,10 +253,10 @@ def main():
                              "speedup_over_old_default": (old["wall_clock_seconds"]
                                                           / medians[flags]["wall_clock_seconds"])}
                      for flags in args.compare},
-        "compared_commits": {name.split()[1]: {"runs": runs[name], "median": medians[name],
-                                               "speedup_over_old_default": (old["wall_clock_seconds"]
-                                                                            / medians[name]["wall_clock_seconds"])}
-                             for name in commits},
+        "compared_commits": {commit: {"runs": runs[name], "median": medians[name],
+                                      "speedup_over_old_default": (old["wall_clock_seconds"]
+                                                                   / medians[name]["wall_clock_seconds"])}
+                             for name, commit in commits.items()},
         "speedup_over_old_default": old["wall_clock_seconds"] / new["wall_clock_seconds"],
         "speedup_over_reference": reference["seconds_15_epochs_scaled"] / new["wall_clock_seconds"],
     }
