@@ -284,20 +284,25 @@ def random_stroke_width(images, strength, generator):
     return images + t.abs() * (torch.where(t > 0, dilated, eroded) - images)
 
 
+def random_distortion(images, generator, rotate, translate, scale, elastic=0.0, thickness=0.0):
+    """Every augmentation of a (N, 1, 28, 28) batch of 0-1 images, each image by its own random amounts:
+    the stroke width first (random_stroke_width, when `thickness`), then the affine and the elastic
+    bend (random_affine)."""
+    if thickness:
+        images = random_stroke_width(images, thickness, generator)
+    return random_affine(images, rotate, translate, scale, generator, elastic)
+
+
 def training_batches(images, labels, batch_size, generator, augment=None, limit=None):
     """One epoch of shuffled batches (x, y) from uint8 images on the device.
 
-    x is (B, 1, 28, 28), normalized, and with `augment` (random_affine's
-    rotate/translate/scale/elastic, and random_stroke_width's thickness)
-    moved by a different random affine per image.
+    x is (B, 1, 28, 28), normalized, and with `augment` (random_distortion's
+    settings) distorted by different random amounts per image.
     `limit` stops after that many batches. Nothing leaves the device.
     """
     order = torch.randperm(len(images), device=images.device, generator=generator)
     for batch in order.split(batch_size)[:limit]:
         x = images[batch].unsqueeze(1).float().div_(255)
         if augment:
-            affine = {key: value for key, value in augment.items() if key != "thickness"}
-            if augment.get("thickness"):
-                x = random_stroke_width(x, augment["thickness"], generator)
-            x = random_affine(x, **affine, generator=generator)
+            x = random_distortion(x, generator, **augment)
         yield (x - MNIST_MEAN) / MNIST_STD, labels[batch]

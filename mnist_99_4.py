@@ -292,7 +292,8 @@ def distillation_loss(log_probs, teacher_log_probs, weight, temperature):
 
 
 def augmentation_settings(args):
-    """data.training_batches' `augment`: how far each image may be moved, bent and re-inked."""
+    """data.training_batches' `augment` (data.random_distortion's settings): how far each image may be
+    moved, bent and re-inked."""
     return dict(rotate=args.rotate, translate=args.translate, scale=args.scale, elastic=args.elastic,
                 thickness=args.thickness)
 
