@@ -69,8 +69,8 @@ from tqdm import tqdm
 
 import data
 import digit_image
-from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, THREE_STAGE, Net,
-                   conv_count, count_parameters, layout_of, multiply_adds_per_image)
+from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, LATE_POOL, STEMS, THREE_STAGE,
+                   Net, conv_count, count_parameters, layout_of, multiply_adds_per_image)
 
 # The default recipe, every value in one place; the model's default layout is
 # Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.
@@ -1018,7 +1018,8 @@ def add_train_arguments(parser):
     parser.add_argument("--body", default=d["body"], choices=BODIES,
                         help="the four convs after the stem: unpadded (13x13 to 5x5), or padded with a "
                              f"second max-pool (13x13, then 6x6); or {THREE_STAGE}: no stem, nine padded convs, "
-                             f"three each at 28x28, 14x14 and 7x7 (default: {d['body']})")
+                             f"three each at 28x28, 14x14 and 7x7; or {LATE_POOL}: no stem, the five unpadded convs "
+                             f"with the max-pool after the second (26, 24 -> 12, 10, 8, 6) (default: {d['body']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--bn-momentum", type=probability, default=d["bn_momentum"], metavar="M",

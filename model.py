@@ -30,6 +30,9 @@ padded, two at 13x13, a second max-pool, two at 6x6 (see body_layers).
 `body="three-stage"` replaces the stem and the body with nine padded convs,
 three at each of 28x28, 14x14 and 7x7 (see three_stage_layers): the layout
 of the smallest public 99.4% models, deeper and narrower than the default.
+`body="late-pool"` keeps the five unpadded convs and their weights but pools
+after the second conv, not the first (see late_pool_layers): the same
+parameters spend about twice the multiply-adds at 24x24.
 
 The stem, width and recipe were chosen on the validation split, over seeds
 0-2, with benchmarks/seeds.py --val 10000; the tables are
@@ -44,8 +47,10 @@ DEFAULT_DROPOUT = 0.1
 DEFAULT_STEM = "pool-first"
 STEMS = ("pool", "pool-first", "stride")
 DEFAULT_BODY = "valid"
-BODIES = ("valid", "two-pool", "three-stage")
-THREE_STAGE = "three-stage"  # the one body with its own first conv and nine convs in all
+BODIES = ("valid", "two-pool", "three-stage", "late-pool")
+THREE_STAGE = "three-stage"  # the one body with nine convs in all
+LATE_POOL = "late-pool"
+OWN_FIRST_CONV = (THREE_STAGE, LATE_POOL)  # bodies that take no stem: they start at 28x28 themselves
 
 
 class LayoutBatchNorm2d(nn.BatchNorm2d):
@@ -150,6 +155,21 @@ def three_stage_layers(channels, separable):
     return layers
 
 
+def late_pool_layers(channels, separable):
+    """The default's five unpadded convs with the max-pool after the second: 26, 24 -> 12, 10, 8, 6.
+
+    Two convs, not one, see the full-resolution digit, so the second conv's
+    features are built from strokes before the pool halves them; the three
+    after it end on a 6x6 map. The second conv is pooled pool-first style
+    (conv, max-pool, BatchNorm, ReLU), as the default's stem is.
+    """
+    c1, c2, c3, c4, c5 = channels
+    return [conv_bn_relu(1, c1),
+            nn.Sequential(*conv_bn_relu(c1, c2, separable)[:-2], nn.MaxPool2d(2),
+                          LayoutBatchNorm2d(c2), nn.ReLU(inplace=True)),
+            conv_bn_relu(c2, c3, separable), conv_bn_relu(c3, c4, separable), conv_bn_relu(c4, c5, separable)]
+
+
 def channel_widths(width, body=DEFAULT_BODY):
     """Channels of the 3x3 convs for a given base width: five, or nine for the three-stage body."""
     if body == THREE_STAGE:
@@ -170,11 +190,13 @@ class Net(nn.Module):
         self.channels = list(channels or channel_widths(width, body))
         if len(self.channels) != conv_count(body):
             raise ValueError(f"the {body} body takes {conv_count(body)} channel counts, not {len(self.channels)}")
-        if body == THREE_STAGE and stem != DEFAULT_STEM:
+        if body in OWN_FIRST_CONV and stem != DEFAULT_STEM:
             raise ValueError(f"the {body} body has its own first conv: it takes no other stem ({stem} was given)")
         self.width, self.separable, self.stem, self.body = self.channels[0], separable, stem, body
         if body == THREE_STAGE:
             self.features = nn.Sequential(*three_stage_layers(self.channels, separable))
+        elif body == LATE_POOL:
+            self.features = nn.Sequential(*late_pool_layers(self.channels, separable))
         else:
             self.features = nn.Sequential(*stem_layers(stem, self.channels[0]),
                                           *body_layers(body, self.channels, separable))
@@ -201,7 +223,9 @@ def layout_of(state_dict):
     a stride-2 stem has a conv where the pool stem has its max-pool, and the
     body is the one whose layers, after that stem, add up to as many modules
     as the weights' last index shows (the two-pool body has one more, its pool).
-    Nine BatchNorms mark the three-stage body, which has no separate stem.
+    Nine BatchNorms mark the three-stage body, which has no separate stem; a
+    BatchNorm third in the second block (after its conv and max-pool) marks
+    the late-pool body.
     """
     def in_order(key):
         return [int(part) if part.isdigit() else part for part in key.split(".")]
@@ -216,10 +240,19 @@ def layout_of(state_dict):
     channels = [features[key].shape[0] for key in norms]
     if len(channels) == conv_count(THREE_STAGE):
         return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": THREE_STAGE}
+    if norm_follows_pool(features, block=1):
+        return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": LATE_POOL}
     module_count = 1 + max((int(key.split(".")[1]) for key in features), default=0)
     body = next((body for body in BODIES if len(channels) == 5 and module_count ==
                  len(stem_layers(stem, channels[0])) + len(body_layers(body, channels, separable))), DEFAULT_BODY)
     return {"channels": channels, "separable": separable, "stem": stem, "body": body}
+
+
+def norm_follows_pool(features, block):
+    """Whether the BatchNorm of features[block] comes right after a max-pool, the one module without weights."""
+    norm = next((int(key.split(".")[2]) for key, value in features.items()
+                 if key.startswith(f"features.{block}.") and key.endswith(".weight") and value.dim() == 1), None)
+    return norm is not None and f"features.{block}.{norm - 1}.weight" not in features
 
 
 def count_parameters(model):

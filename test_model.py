@@ -73,7 +73,9 @@ def test_width_trades_parameters():
                                     dict(body="two-pool"), dict(body="two-pool", stem="pool"),
                                     dict(channels=[6, 8, 12, 14, 14], body="two-pool", separable=True),
                                     dict(body="three-stage"),
-                                    dict(channels=[4, 4, 6, 8, 8, 8, 10, 10, 12], body="three-stage", separable=True)])
+                                    dict(channels=[4, 4, 6, 8, 8, 8, 10, 10, 12], body="three-stage", separable=True),
+                                    dict(body="late-pool"), dict(channels=[8, 16, 24, 32, 32], body="late-pool",
+                                                                 separable=True)])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))
@@ -85,6 +87,13 @@ def test_separable_convs_cost_fewer_parameters_and_multiply_adds():
     full, separable = Net(width=8), Net(width=8, separable=True)
     assert count_parameters(separable) < count_parameters(full) / 2
     assert multiply_adds_per_image(separable) < multiply_adds_per_image(full)
+
+
+def test_late_pool_spends_the_same_parameters_at_higher_resolution():
+    default, late = Net(), Net(body="late-pool")
+    assert count_parameters(late) == count_parameters(default)
+    assert multiply_adds_per_image(late) > 1.5 * multiply_adds_per_image(default)
+    assert late.features(torch.zeros(1, 1, 28, 28)).shape[-2:] == (6, 6)
 
 
 @pytest.mark.parametrize("channels", [10, 16])

@@ -44,6 +44,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--channels", "8,10,16,16,16", "--body", "three-stage"], "takes 9 channel counts"),
     (["--channels", "8,10,16,16"], "--channels"),
     (["--body", "three-stage", "--stem", "pool"], "own first conv"),
+    (["--body", "late-pool", "--stem", "stride"], "own first conv"),
     (["--out", "/proc/cannot-write-here"], "cannot write"),
     (["--resume", "no-such-checkpoint.pt"], "no such file"),
 ])
