@@ -95,6 +95,7 @@ DEFAULTS = dict(
     plain_epochs=2,      # the last N epochs see the images as they are, without augmentation
     ema=0.0,             # decay of a moving average of the weights, evaluated and saved; 0: off
     teacher_width=0,     # a wider Net trained alongside on the same batches, distilled; 0: none
+    teacher_weights=None,  # or a trained model.pt, frozen, distilled; None: none
     distill_weight=0.5,  # the teacher's share of the loss (Hinton et al., 2015: soft targets)
     distill_temperature=4.0,  # softens both predictions before they are compared; a common value
     width=DEFAULT_WIDTH,
@@ -121,9 +122,10 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
 ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1, "elastic": 0.0,
-               "thickness": 0.0}
+               "thickness": 0.0, "teacher_weights": None}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
+TEACHERS = ("teacher_width", "teacher_weights")
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "memory_format", "threads", "compile"}
 
@@ -258,12 +260,13 @@ class Teacher:
     classes look, not only which one is right. Its training time counts in
     the run's; only the network is evaluated and saved.
     """
+    learns = True  # trains, so it is in training mode and in the resumable checkpoint
 
     def __init__(self, args, device, steps_per_epoch):
         self.model = Net(width=args.teacher_width).to(device, memory_format=MEMORY_FORMATS[args.memory_format])
         self.optimizer, self.scheduler = sgd_one_cycle(self.model, args, steps_per_epoch)
 
-    def learn(self, x, y, args, device):
+    def step(self, x, y, args, device):
         """One training step on the batch; returns the teacher's log-probabilities, detached."""
         log_probs, loss = forward_loss(self.model, x, y, args, device)
         descend(loss, self.optimizer, self.scheduler)
@@ -277,6 +280,28 @@ class Teacher:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+
+
+class FrozenTeacher:
+    """A Net trained before, loaded from its weights and never changed (--teacher-weights model.pt).
+
+    Offline distillation: a teacher trained in full gives its finished
+    judgement from the first step, where one trained alongside is as unsure
+    as the network early on. It only predicts, in evaluation mode (its
+    BatchNorm's running statistics, no dropout). Its training is a run of
+    its own and its time is not in this run's; for a --val run it must have
+    been trained with the same --val, or it has seen the validation images
+    (its final accuracy on them, in the log, shows it: near 100%).
+    """
+    learns = False
+
+    def __init__(self, path, device):
+        self.model = load_trained_model(path, device)
+
+    @torch.no_grad()
+    def step(self, x, y, args, device):
+        with autocast(device, args.precision):
+            return self.model(x).float()
 
 
 def distillation_loss(log_probs, teacher_log_probs, weight, temperature):
@@ -303,7 +328,7 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
     """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
     and learning from `teacher` (a Teacher) when given; returns mean loss and accuracy (%)."""
     model.train()
-    if teacher:  # once an epoch, as the network: nothing switches it to eval mode before the end
+    if teacher and teacher.learns:  # once an epoch, as the network: nothing switches it to eval mode before the end
         teacher.model.train()
     augmentation = augmentation_settings(args) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
@@ -317,7 +342,7 @@ def train_one_epoch(model, train_set, optimizer, scheduler, args, device, genera
         log_probs, loss = forward_loss(model, x, y, args, device)
         if teacher:
             loss = (1 - args.distill_weight) * loss + distillation_loss(
-                log_probs.float(), teacher.learn(x, y, args, device), args.distill_weight,
+                log_probs.float(), teacher.step(x, y, args, device), args.distill_weight,
                 args.distill_temperature)
         descend(loss, optimizer, scheduler)
         if average:
@@ -386,9 +411,19 @@ def fingerprint(args):
     recipe.update(build_model(args).layout(), width=None,  # the layout names the width
                   epochs=epochs, plain_epochs=resolved_plain_epochs(args, epochs))
     recipe = {key: value for key, value in recipe.items() if ADDED_LATER.get(key, object()) != value}
-    if "teacher_width" not in recipe:
+    if "teacher_weights" in recipe:  # the weights themselves, wherever the file is
+        recipe["teacher_weights"] = file_digest(recipe["teacher_weights"])
+    if not any(teacher in recipe for teacher in TEACHERS):
         recipe = {key: value for key, value in recipe.items() if key not in DISTILL_SETTINGS}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path):
+    """The first 16 hex digits of a file's SHA-256; None if it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def git_commit():
@@ -557,6 +592,13 @@ def prepare_run(args, given_flags=frozenset()):
     if not 0 <= args.plain_epochs <= args.epochs:
         raise UsageError(f"--plain-epochs {args.plain_epochs}: must be between 0 and --epochs ({args.epochs})")
     check_layout(args)
+    if args.teacher_width and args.teacher_weights:
+        raise UsageError("--teacher-width and --teacher-weights: one teacher at a time")
+    if args.teacher_weights:  # a missing or foreign file is refused here, before any work
+        try:
+            load_trained_model(args.teacher_weights, torch.device("cpu"))
+        except UsageError as error:
+            raise UsageError(f"--teacher-weights {error}") from None
     device = pick_device(args.device)
     args.precision = pick_precision(args.precision, device)
     args.memory_format = pick_memory_format(args.memory_format, device)
@@ -584,7 +626,7 @@ def checkpoint_state(args, epoch, history, seconds, model, average, teacher, opt
                  scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
     if average:
         state["average"] = average.model.state_dict()
-    if teacher:
+    if teacher and teacher.learns:
         state["teacher"] = teacher.state_dict()
     return state
 
@@ -616,11 +658,13 @@ def train_command(args, given_flags=frozenset()):
         steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
         optimizer, scheduler = sgd_one_cycle(model, args, steps_per_epoch)
         average = WeightAverage(model, args.ema) if args.ema else None
-        teacher = Teacher(args, device, steps_per_epoch) if args.teacher_width else None
+        teacher = (Teacher(args, device, steps_per_epoch) if args.teacher_width
+                   else FrozenTeacher(args.teacher_weights, device) if args.teacher_weights else None)
         if teacher:
-            log(f"Teacher: width {args.teacher_width}, {count_parameters(teacher.model):,} parameters, "
-                f"trained alongside; distillation weight {args.distill_weight}, "
-                f"temperature {args.distill_temperature}")
+            log(f"Teacher: {count_parameters(teacher.model):,} parameters, "
+                + (f"width {args.teacher_width}, trained alongside" if teacher.learns
+                   else f"{args.teacher_weights} (sha256 {file_digest(args.teacher_weights)}), frozen")
+                + f"; distillation weight {args.distill_weight}, temperature {args.distill_temperature}")
         evaluated = average.model if average else model  # what each epoch measures and the run saves
         # The compiled module shares the model's weights; the model itself is what is saved.
         stepped = torch.compile(model) if args.compile else model
@@ -630,7 +674,7 @@ def train_command(args, given_flags=frozenset()):
         model.load_state_dict(resume["model"])
         if average:
             average.model.load_state_dict(resume["average"])
-        if teacher:
+        if teacher and teacher.learns:
             teacher.load_state_dict(resume["teacher"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
@@ -999,11 +1043,14 @@ def add_train_arguments(parser):
     parser.add_argument("--teacher-width", type=non_negative_int, default=d["teacher_width"], metavar="W",
                         help="train a default Net of width W alongside, on the same batches, and distill "
                              "its predictions into the network (default: 0, none)")
+    parser.add_argument("--teacher-weights", default=d["teacher_weights"], metavar="MODEL_PT",
+                        help="distill a network trained before (its model.pt), frozen, into this one; for a "
+                             "--val run, one trained with the same --val (default: none)")
     parser.add_argument("--distill-weight", type=probability, default=d["distill_weight"], metavar="A",
-                        help="with --teacher-width: the teacher's share of the loss "
+                        help="with a teacher: the teacher's share of the loss "
                              f"(default: {d['distill_weight']})")
     parser.add_argument("--distill-temperature", type=positive_float, default=d["distill_temperature"], metavar="T",
-                        help="with --teacher-width: how much both predictions are softened before they "
+                        help="with a teacher: how much both predictions are softened before they "
                              f"are compared (default: {d['distill_temperature']})")
     parser.add_argument("--width", type=positive_int, default=d["width"], metavar="W",
                         help=f"channel width of the network (default: {d['width']})")

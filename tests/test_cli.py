@@ -129,6 +129,24 @@ def test_a_teacher_changes_the_training_and_only_the_network_is_saved(tmp_path, 
     assert 0 <= taught["teacher_val_accuracy"] <= 100 and "teacher_val_accuracy" not in alone
 
 
+def test_a_frozen_teacher_changes_the_training_and_stays_as_it_was(tmp_path, mnist_dir):
+    def run(name, *flags):
+        return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", *flags)
+
+    (alone, _), (teacher, _) = run("alone"), run("teacher", "--width", "6")
+    teacher_file = tmp_path / "teacher" / "model.pt"
+    teacher_bytes = teacher_file.read_bytes()
+    taught, taught_weights = run("taught", "--teacher-weights", str(teacher_file))
+    assert [row["train_loss"] for row in alone["history"]] != [row["train_loss"] for row in taught["history"]]
+    assert teacher_file.read_bytes() == teacher_bytes
+    assert taught["teacher_val_accuracy"] == teacher["val_accuracy"]  # frozen: as it was when saved
+    Net(width=4).load_state_dict(taught_weights)
+    other_teacher = tmp_path / "other.pt"  # other weights: another recipe, whatever the file is called
+    torch.save(Net(width=6).state_dict(), other_teacher)
+    taught_by_other, _ = run("taught-by-other", "--teacher-weights", str(other_teacher))
+    assert len({alone["fingerprint"], taught["fingerprint"], taught_by_other["fingerprint"]}) == 3
+
+
 def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
