@@ -219,13 +219,13 @@ def layout_of(state_dict):
 
     Each block ends in a BatchNorm, whose weight has one entry per output
     channel; a depthwise conv (one input channel per group) marks a separable
-    net; the pool-first stem has its BatchNorm third, after the max-pool, and
-    a stride-2 stem has a conv where the pool stem has its max-pool, and the
-    body is the one whose layers, after that stem, add up to as many modules
-    as the weights' last index shows (the two-pool body has one more, its pool).
-    Nine BatchNorms mark the three-stage body, which has no separate stem; a
-    BatchNorm third in the second block (after its conv and max-pool) marks
-    the late-pool body.
+    net. A max-pool is the one module without weights, so a BatchNorm right
+    after one marks a block pooled pool-first style: the first block of the
+    pool-first stem, the second of the late-pool body. A stride-2 stem has a
+    conv where the pool stem has its max-pool, and the body is the one whose
+    layers, after that stem, add up to as many modules as the weights' last
+    index shows (the two-pool body has one more, its pool). Nine BatchNorms
+    mark the three-stage body, which has no separate stem.
     """
     def in_order(key):
         return [int(part) if part.isdigit() else part for part in key.split(".")]
@@ -235,24 +235,22 @@ def layout_of(state_dict):
                    key=in_order)
     separable = any(value.dim() == 4 and value.shape[1] == 1 and not key.startswith("features.0.")
                     for key, value in features.items())
-    stem = ("pool-first" if "features.0.2.weight" in features
+
+    def norm_follows_pool(block):
+        norm = next((key for key in norms if key.startswith(f"features.{block}.")), None)
+        return norm is not None and f"features.{block}.{int(norm.split('.')[2]) - 1}.weight" not in features
+
+    stem = ("pool-first" if norm_follows_pool(0)
             else "stride" if "features.1.0.weight" in features else "pool")
     channels = [features[key].shape[0] for key in norms]
     if len(channels) == conv_count(THREE_STAGE):
         return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": THREE_STAGE}
-    if norm_follows_pool(features, block=1):
+    if norm_follows_pool(1):
         return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": LATE_POOL}
     module_count = 1 + max((int(key.split(".")[1]) for key in features), default=0)
     body = next((body for body in BODIES if len(channels) == 5 and module_count ==
                  len(stem_layers(stem, channels[0])) + len(body_layers(body, channels, separable))), DEFAULT_BODY)
     return {"channels": channels, "separable": separable, "stem": stem, "body": body}
-
-
-def norm_follows_pool(features, block):
-    """Whether the BatchNorm of features[block] comes right after a max-pool, the one module without weights."""
-    norm = next((int(key.split(".")[2]) for key, value in features.items()
-                 if key.startswith(f"features.{block}.") and key.endswith(".weight") and value.dim() == 1), None)
-    return norm is not None and f"features.{block}.{norm - 1}.weight" not in features
 
 
 def count_parameters(model):
