@@ -260,11 +260,15 @@ class Teacher:
     classes look, not only which one is right. Its training time counts in
     the run's; only the network is evaluated and saved.
     """
-    learns = True  # trains, so it is in training mode and in the resumable checkpoint
 
     def __init__(self, args, device, steps_per_epoch):
         self.model = Net(width=args.teacher_width).to(device, memory_format=MEMORY_FORMATS[args.memory_format])
         self.optimizer, self.scheduler = sgd_one_cycle(self.model, args, steps_per_epoch)
+        self.description = f"width {args.teacher_width}, trained alongside"
+
+    def begin_epoch(self):
+        """Training mode, once an epoch as the network: nothing switches it to eval mode before the end."""
+        self.model.train()
 
     def step(self, x, y, args, device):
         """One training step on the batch; returns the teacher's log-probabilities, detached."""
@@ -293,15 +297,24 @@ class FrozenTeacher:
     been trained with the same --val, or it has seen the validation images
     (its final accuracy on them, in the log, shows it: near 100%).
     """
-    learns = False
 
     def __init__(self, path, device):
         self.model = load_trained_model(path, device)
+        self.description = f"{path} (sha256 {file_digest(path)}), frozen"
+
+    def begin_epoch(self):
+        pass  # stays in evaluation mode
 
     @torch.no_grad()
     def step(self, x, y, args, device):
         with autocast(device, args.precision):
             return self.model(x).float()
+
+    def state_dict(self):
+        return {}  # nothing changes, so a resumable checkpoint keeps nothing of it
+
+    def load_state_dict(self, state):
+        pass
 
 
 def distillation_loss(log_probs, teacher_log_probs, weight, temperature):
@@ -326,10 +339,10 @@ def augmentation_settings(args):
 def train_one_epoch(model, train_set, optimizer, scheduler, args, device, generator, bar, augment=True,
                     average=None, teacher=None):
     """One pass over the shuffled training set, updating `average` (a WeightAverage) after each step
-    and learning from `teacher` (a Teacher) when given; returns mean loss and accuracy (%)."""
+    and learning from `teacher` (a Teacher or FrozenTeacher) when given; returns mean loss and accuracy (%)."""
     model.train()
-    if teacher and teacher.learns:  # once an epoch, as the network: nothing switches it to eval mode before the end
-        teacher.model.train()
+    if teacher:
+        teacher.begin_epoch()
     augmentation = augmentation_settings(args) if augment else None
     batches = data.training_batches(*train_set, args.batch_size, generator, augmentation,
                                     limit=DRY_RUN_BATCHES if args.dry_run else None)
@@ -626,7 +639,7 @@ def checkpoint_state(args, epoch, history, seconds, model, average, teacher, opt
                  scheduler=scheduler.state_dict(), rng=rng_state(generator, device))
     if average:
         state["average"] = average.model.state_dict()
-    if teacher and teacher.learns:
+    if teacher:
         state["teacher"] = teacher.state_dict()
     return state
 
@@ -661,10 +674,8 @@ def train_command(args, given_flags=frozenset()):
         teacher = (Teacher(args, device, steps_per_epoch) if args.teacher_width
                    else FrozenTeacher(args.teacher_weights, device) if args.teacher_weights else None)
         if teacher:
-            log(f"Teacher: {count_parameters(teacher.model):,} parameters, "
-                + (f"width {args.teacher_width}, trained alongside" if teacher.learns
-                   else f"{args.teacher_weights} (sha256 {file_digest(args.teacher_weights)}), frozen")
-                + f"; distillation weight {args.distill_weight}, temperature {args.distill_temperature}")
+            log(f"Teacher: {count_parameters(teacher.model):,} parameters, {teacher.description}; "
+                f"distillation weight {args.distill_weight}, temperature {args.distill_temperature}")
         evaluated = average.model if average else model  # what each epoch measures and the run saves
         # The compiled module shares the model's weights; the model itself is what is saved.
         stepped = torch.compile(model) if args.compile else model
@@ -674,7 +685,7 @@ def train_command(args, given_flags=frozenset()):
         model.load_state_dict(resume["model"])
         if average:
             average.model.load_state_dict(resume["average"])
-        if teacher and teacher.learns:
+        if teacher:
             teacher.load_state_dict(resume["teacher"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])

@@ -70,8 +70,9 @@ def test_data_that_cannot_be_verified_names_the_file(tmp_path, monkeypatch, caps
     assert error.startswith("error: ") and "train-labels-idx1-ubyte" in error
 
 
-@pytest.mark.parametrize("average", [[], ["--ema", "0.9"], ["--teacher-width", "4"]],
-                         ids=["weights", "weight-average", "teacher"])
+@pytest.mark.parametrize("average", [[], ["--ema", "0.9"], ["--teacher-width", "4"],
+                                     ["--teacher-weights", str(mnist_99_4.SHIPPED_WEIGHTS)]],
+                         ids=["weights", "weight-average", "teacher", "frozen-teacher"])
 def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(average, tmp_path, mnist_dir, monkeypatch):
     common = ["--dry-run", "--epochs", "3", "--device", "cpu", "--seed", "5", "--data-dir", mnist_dir, *average]
     assert mnist_99_4.main(common + ["--out", str(tmp_path / "straight")]) == 0
