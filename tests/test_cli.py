@@ -219,3 +219,28 @@ def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
     assert "aten::convolution_backward" in result.stdout  # the profiler's table of ops
     shapes = re.findall(r"^\| \[256, (\d+), (\d+), \d+\] \| [\d.]+ \| [\d.]+ \|$", result.stdout, re.MULTILINE)
     assert shapes == [("8", "13"), ("10", "11"), ("12", "9"), ("12", "7"), ("12", "5")]  # the flags' layout
+
+
+def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path):
+    def fingerprint(flags):
+        return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train", *flags]))
+
+    def table(name, seeds, default_accuracies, elastic_accuracies):
+        summaries = [{"fingerprint": fingerprint(flags), "seeds": seeds, "measure": "val_accuracy",
+                      "val_accuracy": accuracies}
+                     for flags, accuracies in ((["--stem", "pool-first"], default_accuracies),
+                                               (["--elastic", "1"], elastic_accuracies))]
+        (tmp_path / name).write_text(json.dumps({"summaries": summaries}))
+        return str(tmp_path / name)
+
+    tables = [table("a.json", [0, 1], [99.30, 99.20], [99.40, 99.25]),
+              table("b.json", [2], [99.10], [99.10])]
+    result = subprocess.run([sys.executable, "benchmarks/paired.py", *tables, "--config", "--elastic 1",
+                             "--against", ""], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "| a | 1 | 99.25 | 99.20 | +0.05 |" in result.stdout  # '' is the default, found by fingerprint
+    assert "3 seeds: A 99.250, B 99.200; paired difference +0.050, standard error 0.029" in result.stdout
+
+    alone = subprocess.run([sys.executable, "benchmarks/paired.py", tables[1], "--config", "--elastic 1",
+                            "--against", ""], capture_output=True, text=True, timeout=120)
+    assert alone.returncode != 0 and alone.stderr.strip().startswith("error: 1 seed(s)")
