@@ -69,8 +69,8 @@ from tqdm import tqdm
 
 import data
 import digit_image
-from model import (BODIES, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, LATE_POOL, STEMS, THREE_STAGE,
-                   Net, conv_count, count_parameters, layout_of, multiply_adds_per_image)
+from model import (ACTIVATIONS, BODIES, DEFAULT_ACTIVATION, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM,
+                   DEFAULT_WIDTH, LATE_POOL, STEMS, THREE_STAGE, Net, conv_count, count_parameters, layout_of, multiply_adds_per_image)
 
 # The default recipe, every value in one place; the model's default layout is
 # Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.
@@ -103,6 +103,7 @@ DEFAULTS = dict(
     separable=False,     # depthwise + pointwise convs after the first
     stem=DEFAULT_STEM,   # how 28x28 becomes 13x13 (model.stem_layers)
     body=DEFAULT_BODY,   # the four convs after it (model.body_layers)
+    activation=DEFAULT_ACTIVATION,  # after every BatchNorm (model.ACTIVATIONS)
     dropout=DEFAULT_DROPOUT,
     bn_momentum=0.1,     # how fast BatchNorm's running statistics follow the batches: PyTorch's default
     seed=1,
@@ -122,7 +123,7 @@ NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "memory_format",
 # means "not used": left out of the fingerprint at that value, so a run made
 # before the setting existed keeps its fingerprint (and stays reusable).
 ADDED_LATER = {"ema": 0.0, "body": DEFAULT_BODY, "teacher_width": 0, "bn_momentum": 0.1, "elastic": 0.0,
-               "thickness": 0.0, "teacher_weights": None}
+               "thickness": 0.0, "teacher_weights": None, "activation": DEFAULT_ACTIVATION}
 # Without a teacher these change nothing, so a fingerprint leaves them out.
 DISTILL_SETTINGS = ("distill_weight", "distill_temperature")
 TEACHERS = ("teacher_width", "teacher_weights")
@@ -395,7 +396,7 @@ def evaluate(model, images, labels, device):
 
 def build_model(args):
     model = Net(width=args.width, dropout=args.dropout, channels=args.channels, separable=args.separable,
-                stem=args.stem, body=args.body)
+                stem=args.stem, body=args.body, activation=args.activation)
     for module in model.modules():  # a training setting, not part of the layout or the weights
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = args.bn_momentum
@@ -1078,6 +1079,9 @@ def add_train_arguments(parser):
                              f"second max-pool (13x13, then 6x6); or {THREE_STAGE}: no stem, nine padded convs, "
                              f"three each at 28x28, 14x14 and 7x7; or {LATE_POOL}: no stem, the five unpadded convs "
                              f"with the max-pool after the second (26, 24 -> 12, 10, 8, 6) (default: {d['body']})")
+    parser.add_argument("--activation", default=d["activation"], choices=ACTIVATIONS,
+                        help="what follows every BatchNorm: ReLU, or the smooth SiLU or GELU, which pass a "
+                             f"little of a negative input on (default: {d['activation']})")
     parser.add_argument("--dropout", type=probability, default=d["dropout"], metavar="P",
                         help=f"dropout rate on the last feature map (default: {d['dropout']})")
     parser.add_argument("--bn-momentum", type=probability, default=d["bn_momentum"], metavar="M",

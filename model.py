@@ -51,6 +51,11 @@ BODIES = ("valid", "two-pool", "three-stage", "late-pool")
 THREE_STAGE = "three-stage"  # the one body with nine convs in all
 LATE_POOL = "late-pool"
 OWN_FIRST_CONV = (THREE_STAGE, LATE_POOL)  # bodies that take no stem: they start at 28x28 themselves
+# What follows each BatchNorm. ReLU is the default; SiLU (x * sigmoid(x)) and GELU are smooth,
+# and pass a little of a negative input on, where ReLU passes none. Only this tuple's order is
+# saved (see Net), so names are added at its end, never between.
+ACTIVATIONS = ("relu", "silu", "gelu")
+DEFAULT_ACTIVATION = "relu"
 
 
 class LayoutBatchNorm2d(nn.BatchNorm2d):
@@ -88,8 +93,16 @@ class Relayout(torch.autograd.Function):
         return gradient.contiguous(memory_format=ctx.gradient_layout), None, None
 
 
-def conv_bn_relu(in_channels, out_channels, separable=False, stride=1, padding=0):
-    """A 3x3 conv (no bias: BatchNorm makes it redundant), BatchNorm, ReLU.
+def activation_layer(activation):
+    if activation == "silu":
+        return nn.SiLU(inplace=True)
+    if activation == "gelu":
+        return nn.GELU()
+    return nn.ReLU(inplace=True)
+
+
+def conv_bn_act(in_channels, out_channels, activation, separable=False, stride=1, padding=0):
+    """A 3x3 conv (no bias: BatchNorm makes it redundant), BatchNorm, the activation (ReLU by default).
 
     separable=True factorises the conv into a depthwise 3x3 and a pointwise 1x1:
     9*in + in*out weights instead of 9*in*out, so the same parameters buy
@@ -101,10 +114,10 @@ def conv_bn_relu(in_channels, out_channels, separable=False, stride=1, padding=0
                 nn.Conv2d(in_channels, out_channels, 1, bias=False)]
     else:
         conv = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
-    return nn.Sequential(*conv, LayoutBatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(*conv, LayoutBatchNorm2d(out_channels), activation_layer(activation))
 
 
-def stem_layers(stem, channels):
+def stem_layers(stem, channels, activation=DEFAULT_ACTIVATION):
     """28x28 to 13x13, three ways.
 
     pool:       conv 3x3, BatchNorm, ReLU on 26x26, then a 2x2 max-pool
@@ -114,14 +127,14 @@ def stem_layers(stem, channels):
     stride:     one stride-2 conv 3x3, BatchNorm, ReLU: cheapest, sees every other position
     """
     if stem == "pool":
-        return [conv_bn_relu(1, channels), nn.MaxPool2d(2)]
+        return [conv_bn_act(1, channels, activation), nn.MaxPool2d(2)]
     if stem == "pool-first":
         return [nn.Sequential(nn.Conv2d(1, channels, 3, bias=False), nn.MaxPool2d(2),
-                              LayoutBatchNorm2d(channels), nn.ReLU(inplace=True))]
-    return [conv_bn_relu(1, channels, stride=2)]
+                              LayoutBatchNorm2d(channels), activation_layer(activation))]
+    return [conv_bn_act(1, channels, activation, stride=2)]
 
 
-def body_layers(body, channels, separable):
+def body_layers(body, channels, separable, activation=DEFAULT_ACTIVATION):
     """The four convs after the stem, from 13x13 to the map that is averaged, two ways.
 
     valid:    four unpadded convs, 13x13 -> 11, 9, 7, 5
@@ -131,14 +144,14 @@ def body_layers(body, channels, separable):
     """
     c1, c2, c3, c4, c5 = channels
     if body == "valid":
-        return [conv_bn_relu(c1, c2, separable), conv_bn_relu(c2, c3, separable),
-                conv_bn_relu(c3, c4, separable), conv_bn_relu(c4, c5, separable)]
-    return [conv_bn_relu(c1, c2, separable, padding=1), conv_bn_relu(c2, c3, separable, padding=1),
+        return [conv_bn_act(c1, c2, activation, separable), conv_bn_act(c2, c3, activation, separable),
+                conv_bn_act(c3, c4, activation, separable), conv_bn_act(c4, c5, activation, separable)]
+    return [conv_bn_act(c1, c2, activation, separable, padding=1), conv_bn_act(c2, c3, activation, separable, padding=1),
             nn.MaxPool2d(2),
-            conv_bn_relu(c3, c4, separable, padding=1), conv_bn_relu(c4, c5, separable, padding=1)]
+            conv_bn_act(c3, c4, activation, separable, padding=1), conv_bn_act(c4, c5, activation, separable, padding=1)]
 
 
-def three_stage_layers(channels, separable):
+def three_stage_layers(channels, separable, activation=DEFAULT_ACTIVATION):
     """Nine padded convs, three at each of 28x28, 14x14 and 7x7, with a 2x2 max-pool between stages.
 
     Every conv keeps its map's size, so the digit's borders are seen at every
@@ -150,12 +163,12 @@ def three_stage_layers(channels, separable):
         if stage:
             layers.append(nn.MaxPool2d(2))
         for out_channels in channels[3 * stage:3 * stage + 3]:
-            layers.append(conv_bn_relu(in_channels, out_channels, separable, padding=1))
+            layers.append(conv_bn_act(in_channels, out_channels, activation, separable, padding=1))
             in_channels = out_channels
     return layers
 
 
-def late_pool_layers(channels, separable):
+def late_pool_layers(channels, separable, activation=DEFAULT_ACTIVATION):
     """The default's five unpadded convs with the max-pool after the second: 26, 24 -> 12, 10, 8, 6.
 
     Two convs, not one, see the full-resolution digit, so the second conv's
@@ -164,10 +177,11 @@ def late_pool_layers(channels, separable):
     (conv, max-pool, BatchNorm, ReLU), as the default's stem is.
     """
     c1, c2, c3, c4, c5 = channels
-    return [conv_bn_relu(1, c1),
-            nn.Sequential(*conv_bn_relu(c1, c2, separable)[:-2], nn.MaxPool2d(2),
-                          LayoutBatchNorm2d(c2), nn.ReLU(inplace=True)),
-            conv_bn_relu(c2, c3, separable), conv_bn_relu(c3, c4, separable), conv_bn_relu(c4, c5, separable)]
+    return [conv_bn_act(1, c1, activation),
+            nn.Sequential(*conv_bn_act(c1, c2, activation, separable)[:-2], nn.MaxPool2d(2),
+                          LayoutBatchNorm2d(c2), activation_layer(activation)),
+            conv_bn_act(c2, c3, activation, separable), conv_bn_act(c3, c4, activation, separable),
+            conv_bn_act(c4, c5, activation, separable)]
 
 
 def channel_widths(width, body=DEFAULT_BODY):
@@ -183,23 +197,28 @@ def conv_count(body):
 
 class Net(nn.Module):
     def __init__(self, width=DEFAULT_WIDTH, dropout=DEFAULT_DROPOUT, channels=None, separable=False,
-                 stem=DEFAULT_STEM, body=DEFAULT_BODY):
+                 stem=DEFAULT_STEM, body=DEFAULT_BODY, activation=DEFAULT_ACTIVATION):
         super().__init__()
-        if stem not in STEMS or body not in BODIES:
-            raise ValueError(f"Net needs a stem in {STEMS} and a body in {BODIES}")
+        if stem not in STEMS or body not in BODIES or activation not in ACTIVATIONS:
+            raise ValueError(f"Net needs a stem in {STEMS}, a body in {BODIES} and an activation in {ACTIVATIONS}")
         self.channels = list(channels or channel_widths(width, body))
         if len(self.channels) != conv_count(body):
             raise ValueError(f"the {body} body takes {conv_count(body)} channel counts, not {len(self.channels)}")
         if body in OWN_FIRST_CONV and stem != DEFAULT_STEM:
             raise ValueError(f"the {body} body has its own first conv: it takes no other stem ({stem} was given)")
         self.width, self.separable, self.stem, self.body = self.channels[0], separable, stem, body
+        self.activation = activation
+        if activation != DEFAULT_ACTIVATION:
+            # An activation has no weights, so a saved model names it here for layout_of; a
+            # ReLU net saves none, as every model saved before this option existed.
+            self.register_buffer("activation_index", torch.tensor(ACTIVATIONS.index(activation)))
         if body == THREE_STAGE:
-            self.features = nn.Sequential(*three_stage_layers(self.channels, separable))
+            self.features = nn.Sequential(*three_stage_layers(self.channels, separable, activation))
         elif body == LATE_POOL:
-            self.features = nn.Sequential(*late_pool_layers(self.channels, separable))
+            self.features = nn.Sequential(*late_pool_layers(self.channels, separable, activation))
         else:
-            self.features = nn.Sequential(*stem_layers(stem, self.channels[0]),
-                                          *body_layers(body, self.channels, separable))
+            self.features = nn.Sequential(*stem_layers(stem, self.channels[0], activation),
+                                          *body_layers(body, self.channels, separable, activation))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Conv2d(self.channels[-1], 10, kernel_size=1)
@@ -211,7 +230,8 @@ class Net(nn.Module):
 
     def layout(self):
         """The keyword arguments that rebuild this layout: what a fingerprint and a checkpoint need."""
-        return {"channels": self.channels, "separable": self.separable, "stem": self.stem, "body": self.body}
+        return {"channels": self.channels, "separable": self.separable, "stem": self.stem, "body": self.body,
+                "activation": self.activation}
 
 
 def layout_of(state_dict):
@@ -225,7 +245,8 @@ def layout_of(state_dict):
     conv where the pool stem has its max-pool, and the body is the one whose
     layers, after that stem, add up to as many modules as the weights' last
     index shows (the two-pool body has one more, its pool). Nine BatchNorms
-    mark the three-stage body, which has no separate stem.
+    mark the three-stage body, which has no separate stem. The activation is
+    the one thing saved by name (Net's activation_index); without it, ReLU.
     """
     def in_order(key):
         return [int(part) if part.isdigit() else part for part in key.split(".")]
@@ -243,14 +264,24 @@ def layout_of(state_dict):
     stem = ("pool-first" if norm_follows_pool(0)
             else "stride" if "features.1.0.weight" in features else "pool")
     channels = [features[key].shape[0] for key in norms]
+    found = {"channels": channels, "separable": separable, "activation": saved_activation(state_dict)}
     if len(channels) == conv_count(THREE_STAGE):
-        return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": THREE_STAGE}
+        return {**found, "stem": DEFAULT_STEM, "body": THREE_STAGE}
     if norm_follows_pool(1):
-        return {"channels": channels, "separable": separable, "stem": DEFAULT_STEM, "body": LATE_POOL}
+        return {**found, "stem": DEFAULT_STEM, "body": LATE_POOL}
     module_count = 1 + max((int(key.split(".")[1]) for key in features), default=0)
     body = next((body for body in BODIES if len(channels) == 5 and module_count ==
                  len(stem_layers(stem, channels[0])) + len(body_layers(body, channels, separable))), DEFAULT_BODY)
-    return {"channels": channels, "separable": separable, "stem": stem, "body": body}
+    return {**found, "stem": stem, "body": body}
+
+
+def saved_activation(state_dict):
+    if "activation_index" not in state_dict:
+        return DEFAULT_ACTIVATION
+    index = int(state_dict["activation_index"])
+    if not 0 <= index < len(ACTIVATIONS):
+        raise ValueError(f"activation number {index} is not one of {ACTIVATIONS}")
+    return ACTIVATIONS[index]
 
 
 def count_parameters(model):

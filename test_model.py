@@ -1,4 +1,6 @@
 """The model's constraints: size, building blocks, and that it computes and learns."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -75,12 +77,30 @@ def test_width_trades_parameters():
                                     dict(body="three-stage"),
                                     dict(channels=[4, 4, 6, 8, 8, 8, 10, 10, 12], body="three-stage", separable=True),
                                     dict(body="late-pool"), dict(channels=[8, 16, 24, 32, 32], body="late-pool",
-                                                                 separable=True)])
+                                                                 separable=True),
+                                    dict(activation="silu"), dict(body="three-stage", activation="gelu")])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))
     rebuilt.load_state_dict(net.state_dict())  # raises if any shape differs
     assert rebuilt.layout() == net.layout()
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu"])
+def test_a_smooth_activation_changes_the_outputs_and_is_read_back_from_the_weights(activation):
+    smooth = Net(width=4, activation=activation).eval()
+    relu = Net(width=4).eval()
+    relu.load_state_dict({key: value for key, value in smooth.state_dict().items() if key != "activation_index"})
+    images = torch.randn(4, 1, 28, 28)
+    assert not torch.allclose(smooth(images), relu(images))
+    rebuilt = Net(**layout_of(smooth.state_dict())).eval()
+    rebuilt.load_state_dict(smooth.state_dict())
+    assert torch.equal(rebuilt(images), smooth(images))
+
+
+def test_a_relu_net_saves_no_activation_as_models_saved_before_the_option():
+    assert all("activation" not in key for key in Net().state_dict())
+    assert layout_of(torch.load(Path(__file__).parent / "mnist_net.pt", weights_only=True))["activation"] == "relu"
 
 
 def test_separable_convs_cost_fewer_parameters_and_multiply_adds():

@@ -108,6 +108,19 @@ def test_bn_momentum_changes_the_running_statistics_not_the_training(tmp_path, m
     assert usual["fingerprint"] != slow["fingerprint"]
 
 
+def test_an_activation_trains_another_network_that_evaluate_loads_as_it_was(tmp_path, mnist_dir):
+    run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
+    (relu, _), (silu, silu_weights) = run("relu"), run("silu", "--activation", "silu")
+    assert [row["train_loss"] for row in relu["history"]] != [row["train_loss"] for row in silu["history"]]
+    assert relu["fingerprint"] != silu["fingerprint"] and silu["layout"]["activation"] == "silu"
+    assert silu["params"] == relu["params"]  # an activation has no weights
+    loaded = mnist_99_4.load_trained_model(tmp_path / "silu" / "model.pt", torch.device("cpu"))
+    assert loaded.activation == "silu"
+    images, labels = (t[:mnist_99_4.EVAL_BATCH] for t in mnist_99_4.data.load_mnist(mnist_dir, train=False))
+    _, accuracy = mnist_99_4.evaluate(loaded, images, labels, torch.device("cpu"))
+    assert accuracy == silu["test_accuracy"]
+
+
 def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its_weight():
     log_probs = torch.log_softmax(torch.randn(8, 10), dim=1)
     teacher = torch.log_softmax(torch.randn(8, 10), dim=1)
