@@ -10,7 +10,9 @@ same batches in both). This reads the JSON files that benchmarks/seeds.py
 writes, finds each configuration's row in every table by its fingerprint
 (so the default spelled out and '' match), pairs their runs by seed, and
 prints every pair, the mean paired difference, its standard error and their
-ratio. With --name it also writes benchmarks/results/NAME.md.
+ratio. A fingerprint and a seed name one run, so the two runs of a pair may
+come from different tables (a control run once, a candidate in a later
+round). With --name it also writes benchmarks/results/NAME.md.
 """
 import argparse
 import json
@@ -27,13 +29,14 @@ from seeds import expected_fingerprint  # noqa: E402
 
 
 def accuracies_by_seed(tables, fingerprint):
-    """{(table, seed): accuracy} of the configuration with this fingerprint, from every table that has it."""
+    """{seed: (table, accuracy)} of the configuration with this fingerprint, from the first table that has
+    the seed (a later table that reused the run has the same accuracy)."""
     found = {}
     for table in tables:
         for summary in json.loads(Path(table).read_text())["summaries"]:
             if summary["fingerprint"] == fingerprint:
-                found.update({(table, seed): accuracy
-                              for seed, accuracy in zip(summary["seeds"], summary[summary["measure"]])})
+                for seed, accuracy in zip(summary["seeds"], summary[summary["measure"]]):
+                    found.setdefault(seed, (Path(table).stem, accuracy))
     return found
 
 
@@ -41,19 +44,20 @@ def paired_report(tables, config, against):
     """The Markdown report of `config` against `against`, seed by seed; exits if no seed has both."""
     ours = accuracies_by_seed(tables, expected_fingerprint(shlex.split(config)))
     theirs = accuracies_by_seed(tables, expected_fingerprint(shlex.split(against)))
-    pairs = sorted(key for key in ours if key in theirs)
-    if len(pairs) < 2:
-        sys.exit(f"error: {len(pairs)} seed(s) with runs of both configurations in these tables; need 2 or more")
-    differences = [ours[key] - theirs[key] for key in pairs]
+    seeds = sorted(seed for seed in ours if seed in theirs)
+    if len(seeds) < 2:
+        sys.exit(f"error: {len(seeds)} seed(s) with runs of both configurations in these tables; need 2 or more")
+    (a_tables, a), (b_tables, b) = (zip(*(runs[seed] for seed in seeds)) for runs in (ours, theirs))
+    differences = [x - y for x, y in zip(a, b)]
     mean = statistics.mean(differences)
     standard_error = statistics.stdev(differences) / math.sqrt(len(differences))
-    rows = [f"| {Path(table).stem} | {seed} | {ours[table, seed]:.2f} | {theirs[table, seed]:.2f} | "
-            f"{ours[table, seed] - theirs[table, seed]:+.2f} |" for table, seed in pairs]
+    rows = [f"| {seed} | {x:.2f} ({a_table}) | {y:.2f} ({b_table}) | {x - y:+.2f} |"
+            for seed, x, a_table, y, b_table in zip(seeds, a, a_tables, b, b_tables)]
     return "\n".join([
-        f"`{config}` (A) against `{against}` (B), final model's accuracy, %:", "",
-        "| table | seed | A | B | A - B |", "|---|---|---|---|---|", *rows, "",
-        f"{len(pairs)} seeds: A {statistics.mean(ours[key] for key in pairs):.3f}, "
-        f"B {statistics.mean(theirs[key] for key in pairs):.3f}; paired difference {mean:+.3f}, "
+        f"`{config}` (A) against `{against}` (B), final model's accuracy, % (the table each run is from):", "",
+        "| seed | A | B | A - B |", "|---|---|---|---|", *rows, "",
+        f"{len(seeds)} seeds: A {statistics.mean(a):.3f}, "
+        f"B {statistics.mean(b):.3f}; paired difference {mean:+.3f}, "
         f"standard error {standard_error:.3f}, {mean / standard_error if standard_error else math.inf:+.2f} "
         f"standard errors from nothing"])
 

@@ -238,21 +238,23 @@ def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path)
     def fingerprint(flags):
         return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train", *flags]))
 
-    def table(name, seeds, default_accuracies, elastic_accuracies):
-        summaries = [{"fingerprint": fingerprint(flags), "seeds": seeds, "measure": "val_accuracy",
-                      "val_accuracy": accuracies}
-                     for flags, accuracies in ((["--stem", "pool-first"], default_accuracies),
-                                               (["--elastic", "1"], elastic_accuracies))]
+    def table(name, default_runs, elastic_runs):
+        """A seeds.py JSON with the default's and --elastic 1's runs, each {seed: accuracy}."""
+        summaries = [{"fingerprint": fingerprint(flags), "seeds": list(runs), "measure": "val_accuracy",
+                      "val_accuracy": list(runs.values())}
+                     for flags, runs in ((["--stem", "pool-first"], default_runs), (["--elastic", "1"], elastic_runs))]
         (tmp_path / name).write_text(json.dumps({"summaries": summaries}))
         return str(tmp_path / name)
 
-    tables = [table("a.json", [0, 1], [99.30, 99.20], [99.40, 99.25]),
-              table("b.json", [2], [99.10], [99.10])]
+    tables = [table("a.json", {0: 99.30, 1: 99.20}, {0: 99.40, 1: 99.25}),
+              table("b.json", {2: 99.10}, {2: 99.10, 3: 99.31}),
+              table("c.json", {3: 99.30}, {})]  # seed 3's default ran in another round than its --elastic 1
     result = subprocess.run([sys.executable, "benchmarks/paired.py", *tables, "--config", "--elastic 1",
                              "--against", ""], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert "| a | 1 | 99.25 | 99.20 | +0.05 |" in result.stdout  # '' is the default, found by fingerprint
-    assert "3 seeds: A 99.250, B 99.200; paired difference +0.050, standard error 0.029" in result.stdout
+    assert "| 1 | 99.25 (a) | 99.20 (a) | +0.05 |" in result.stdout  # '' is the default, found by fingerprint
+    assert "| 3 | 99.31 (b) | 99.30 (c) | +0.01 |" in result.stdout  # a pair across two tables
+    assert "4 seeds: A 99.265, B 99.225; paired difference +0.040, standard error 0.023" in result.stdout
 
     alone = subprocess.run([sys.executable, "benchmarks/paired.py", tables[1], "--config", "--elastic 1",
                             "--against", ""], capture_output=True, text=True, timeout=120)
