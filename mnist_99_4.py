@@ -834,7 +834,8 @@ def evaluate_command(args):
     confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
     accuracy = 100 * (predicted == labels).float().mean().item()
 
-    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, channels {model.channels}")
+    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, channels {model.channels}, "
+          f"activation {model.activation}")
     print(f"Test accuracy: {accuracy:.2f}% ({int((predicted == labels).sum()):,} of {len(labels):,})")
     print("Per class:  " + "  ".join(f"{d}: {100 * confusion[d, d] / confusion[d].sum():.2f}%"
                                      for d in range(10)))

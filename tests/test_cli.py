@@ -108,7 +108,7 @@ def test_bn_momentum_changes_the_running_statistics_not_the_training(tmp_path, m
     assert usual["fingerprint"] != slow["fingerprint"]
 
 
-def test_an_activation_trains_another_network_that_evaluate_loads_as_it_was(tmp_path, mnist_dir):
+def test_an_activation_trains_another_network_that_evaluate_loads_as_it_was(tmp_path, mnist_dir, capsys):
     run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
     (relu, _), (silu, silu_weights) = run("relu"), run("silu", "--activation", "silu")
     assert [row["train_loss"] for row in relu["history"]] != [row["train_loss"] for row in silu["history"]]
@@ -119,6 +119,10 @@ def test_an_activation_trains_another_network_that_evaluate_loads_as_it_was(tmp_
     images, labels = (t[:mnist_99_4.EVAL_BATCH] for t in mnist_99_4.data.load_mnist(mnist_dir, train=False))
     _, accuracy = mnist_99_4.evaluate(loaded, images, labels, torch.device("cpu"))
     assert accuracy == silu["test_accuracy"]
+    capsys.readouterr()
+    assert mnist_99_4.main(["evaluate", "--checkpoint", str(tmp_path / "silu" / "model.pt"), "--device", "cpu",
+                            "--data-dir", mnist_dir]) == 0
+    assert "channels [8, 10, 16, 16, 16], activation silu" in capsys.readouterr().out
 
 
 def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its_weight():
