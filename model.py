@@ -33,6 +33,8 @@ of the smallest public 99.4% models, deeper and narrower than the default.
 `body="late-pool"` keeps the five unpadded convs and their weights but pools
 after the second conv, not the first (see late_pool_layers): the same
 parameters spend about twice the multiply-adds at 24x24.
+`activation="silu"` or `"gelu"` puts a smooth activation in place of every
+ReLU (see ACTIVATIONS); such a net names it in its saved weights.
 
 The stem, width and recipe were chosen on the validation split, over seeds
 0-2, with benchmarks/seeds.py --val 10000; the tables are
