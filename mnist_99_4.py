@@ -70,7 +70,8 @@ from tqdm import tqdm
 import data
 import digit_image
 from model import (ACTIVATIONS, BODIES, DEFAULT_ACTIVATION, DEFAULT_BODY, DEFAULT_DROPOUT, DEFAULT_STEM,
-                   DEFAULT_WIDTH, LATE_POOL, STEMS, THREE_STAGE, Net, conv_count, count_parameters, layout_of, multiply_adds_per_image)
+                   DEFAULT_WIDTH, LATE_POOL, STEMS, THREE_STAGE, Net, conv_count, count_parameters, layout_of,
+                   multiply_adds_per_image)
 
 # The default recipe, every value in one place; the model's default layout is
 # Net()'s own (model.py), so that `Net()` alone rebuilds the shipped weights.

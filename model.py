@@ -144,13 +144,10 @@ def body_layers(body, channels, separable, activation=DEFAULT_ACTIVATION):
               sees a whole map with its borders, and the last two see the digit at half the
               resolution, where a 3x3 kernel covers twice the area
     """
-    c1, c2, c3, c4, c5 = channels
-    if body == "valid":
-        return [conv_bn_act(c1, c2, activation, separable), conv_bn_act(c2, c3, activation, separable),
-                conv_bn_act(c3, c4, activation, separable), conv_bn_act(c4, c5, activation, separable)]
-    return [conv_bn_act(c1, c2, activation, separable, padding=1), conv_bn_act(c2, c3, activation, separable, padding=1),
-            nn.MaxPool2d(2),
-            conv_bn_act(c3, c4, activation, separable, padding=1), conv_bn_act(c4, c5, activation, separable, padding=1)]
+    padding = 0 if body == "valid" else 1
+    convs = [conv_bn_act(c_in, c_out, activation, separable, padding=padding)
+             for c_in, c_out in zip(channels, channels[1:])]
+    return convs if body == "valid" else [*convs[:2], nn.MaxPool2d(2), *convs[2:]]
 
 
 def three_stage_layers(channels, separable, activation=DEFAULT_ACTIVATION):
