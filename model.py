@@ -103,20 +103,31 @@ def activation_layer(activation):
     return nn.ReLU(inplace=True)
 
 
-def conv_bn_act(in_channels, out_channels, activation, separable=False, stride=1, padding=0):
-    """A 3x3 conv (no bias: BatchNorm makes it redundant), BatchNorm, the activation (ReLU by default).
+def conv_layers(in_channels, out_channels, separable=False, stride=1, padding=0):
+    """A 3x3 conv, no bias (the BatchNorm after it makes one redundant).
 
     separable=True factorises the conv into a depthwise 3x3 and a pointwise 1x1:
     9*in + in*out weights instead of 9*in*out, so the same parameters buy
     much wider layers.
     """
     if separable and in_channels > 1:
-        conv = [nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=padding, groups=in_channels,
+        return [nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=padding, groups=in_channels,
                           bias=False),
                 nn.Conv2d(in_channels, out_channels, 1, bias=False)]
-    else:
-        conv = [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
-    return nn.Sequential(*conv, LayoutBatchNorm2d(out_channels), activation_layer(activation))
+    return [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
+
+
+def conv_bn_act(in_channels, out_channels, activation, separable=False, stride=1, padding=0):
+    """A 3x3 conv, BatchNorm, the activation (ReLU by default)."""
+    return nn.Sequential(*conv_layers(in_channels, out_channels, separable, stride, padding),
+                         LayoutBatchNorm2d(out_channels), activation_layer(activation))
+
+
+def conv_pool_bn_act(in_channels, out_channels, activation, separable=False):
+    """A 3x3 conv, a 2x2 max-pool, then BatchNorm and the activation: the pooled map's element-wise
+    work is a quarter of the conv's map's (see stem_layers)."""
+    return nn.Sequential(*conv_layers(in_channels, out_channels, separable), nn.MaxPool2d(2),
+                         LayoutBatchNorm2d(out_channels), activation_layer(activation))
 
 
 def stem_layers(stem, channels, activation=DEFAULT_ACTIVATION):
@@ -131,8 +142,7 @@ def stem_layers(stem, channels, activation=DEFAULT_ACTIVATION):
     if stem == "pool":
         return [conv_bn_act(1, channels, activation), nn.MaxPool2d(2)]
     if stem == "pool-first":
-        return [nn.Sequential(nn.Conv2d(1, channels, 3, bias=False), nn.MaxPool2d(2),
-                              LayoutBatchNorm2d(channels), activation_layer(activation))]
+        return [conv_pool_bn_act(1, channels, activation)]
     return [conv_bn_act(1, channels, activation, stride=2)]
 
 
@@ -177,8 +187,7 @@ def late_pool_layers(channels, separable, activation=DEFAULT_ACTIVATION):
     """
     c1, c2, c3, c4, c5 = channels
     return [conv_bn_act(1, c1, activation),
-            nn.Sequential(*conv_bn_act(c1, c2, activation, separable)[:-2], nn.MaxPool2d(2),
-                          LayoutBatchNorm2d(c2), activation_layer(activation)),
+            conv_pool_bn_act(c1, c2, activation, separable),
             conv_bn_act(c2, c3, activation, separable), conv_bn_act(c3, c4, activation, separable),
             conv_bn_act(c4, c5, activation, separable)]
 
