@@ -624,14 +624,18 @@ def prepare_run(args, given_flags=frozenset()):
 
 
 def load_data(args, device, log):
-    """The training set on the device, the validation set (or None) and the test set."""
+    """The training set on the device, and the set each epoch is measured on: ("val", the validation
+    split) for a --val run, else ("test", the test set).
+
+    A --val run never loads the test set: a run that helps choose a model must not see the
+    images that will judge it, not even as a number in its log that nothing was meant to read.
+    """
     data.prepare_mnist(args.data_dir, log=log)
     train_set, val_set = data.split_validation(*data.load_mnist(args.data_dir, train=True), args.val)
-    test_set = data.load_mnist(args.data_dir, train=False)
+    eval_name, eval_set = ("val", val_set) if val_set else ("test", data.load_mnist(args.data_dir, train=False))
     if args.dry_run:  # a quick check of the pipeline, not a measurement
-        val_set = val_set and tuple(t[:EVAL_BATCH] for t in val_set)
-        test_set = tuple(t[:EVAL_BATCH] for t in test_set)
-    return tuple(t.to(device) for t in train_set), val_set, test_set
+        eval_set = tuple(t[:EVAL_BATCH] for t in eval_set)
+    return tuple(t.to(device) for t in train_set), eval_name, eval_set
 
 
 def checkpoint_state(args, epoch, history, seconds, model, average, teacher, optimizer, scheduler, generator,
@@ -664,8 +668,7 @@ def train_command(args, given_flags=frozenset()):
             log(note)
 
     with timer("data"):
-        train_set, val_set, test_set = load_data(args, device, log)
-    eval_name, eval_set = ("val", val_set) if val_set else ("test", test_set)
+        train_set, eval_name, eval_set = load_data(args, device, log)
     log(f"Training on {len(train_set[0]):,} images, evaluating each epoch on {len(eval_set[0]):,} "
         f"({eval_name}); {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}")
 
@@ -737,34 +740,32 @@ def train_command(args, given_flags=frozenset()):
         with timer("evaluation"):
             teacher_accuracy = evaluate(teacher.model, *eval_set, device)[1]
         log(f"Teacher's final {eval_name} accuracy: {teacher_accuracy:.2f}%")
-    finish_run(args, evaluated, device, history, seconds, test_set, eval_name, log, timer, teacher_accuracy)
+    finish_run(args, evaluated, device, history, seconds, eval_name, log, timer, teacher_accuracy)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 
 
-def finish_run(args, model, device, history, seconds, test_set, eval_name, log, timer, teacher_accuracy=None):
-    """Evaluate the final model on the test set once; save weights, metrics and curves."""
+def finish_run(args, model, device, history, seconds, eval_name, log, timer, teacher_accuracy=None):
+    """Save the final model's weights, metrics and curves.
+
+    The last epoch's line already measured this final model on the evaluation set: the test set,
+    or for a --val run the validation split (the test set is then left for the model chosen).
+    """
     out = Path(args.out)
-    with timer("evaluation"):
-        if eval_name == "test":  # the last epoch's line already evaluated this final model on it
-            test_loss, test_acc = history[-1]["test_loss"], history[-1]["test_accuracy"]
-        else:
-            test_loss, test_acc = evaluate(model, *test_set, device)
+    accuracy, loss = history[-1][f"{eval_name}_accuracy"], history[-1][f"{eval_name}_loss"]
     params = count_parameters(model)
-    metrics = {"test_accuracy": test_acc, "test_loss": test_loss, "params": params,
+    metrics = {f"{eval_name}_accuracy": accuracy, f"{eval_name}_loss": loss, "params": params,
                "multiply_adds": multiply_adds_per_image(model), "seconds": seconds, "epochs": args.epochs,
                "width": model.width, "layout": model.layout(), "fingerprint": fingerprint(args),
                "commit": git_commit(), "device": str(device), "precision": args.precision,
                "memory_format": args.memory_format, "threads": args.threads, "torch": torch.__version__,
                "dry_run": args.dry_run,
                "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history}
+    what = "validation" if eval_name == "val" else "test"
     summary_line = f"Final model after {args.epochs} epochs ({params:,} parameters, {seconds:.1f} s): " \
-                   f"test accuracy {test_acc:.2f}%"
+                   f"{what} accuracy {accuracy:.2f}%"
     if teacher_accuracy is not None:
         metrics[f"teacher_{eval_name}_accuracy"] = teacher_accuracy
-    if eval_name == "val":
-        metrics["val_accuracy"] = history[-1]["val_accuracy"]
-        summary_line += f", validation {metrics['val_accuracy']:.2f}%"
     with timer("saving"):
         import plots  # matplotlib is slow to import and only this last step draws
 
@@ -777,6 +778,9 @@ def finish_run(args, model, device, history, seconds, test_set, eval_name, log, 
     log(summary_line)
     log("Where the time went: " + ", ".join(f"{phase} {s:.1f} s" for phase, s in metrics["phase_seconds"].items()))
     log(f"Saved {out / 'model.pt'}, {out / 'metrics.json'}, {out / 'train.log'}, {out / 'curves.png'}")
+    if eval_name == "val":
+        log(f"The test set was not used. Once this is the model chosen, measure it there: "
+            f"python mnist_99_4.py evaluate --checkpoint {out / 'model.pt'}")
 
 
 # ---------------------------------------------------------------- using a trained model
@@ -1092,8 +1096,8 @@ def add_train_arguments(parser):
     parser.add_argument("--seed", type=int, default=d["seed"], metavar="S",
                         help=f"random seed (default: {d['seed']})")
     parser.add_argument("--val", type=int, default=d["val"], metavar="N",
-                        help="hold N training images out as a validation set for tuning; "
-                             "the test set is then evaluated once, at the end (default: 0)")
+                        help="hold N training images out as a validation set for tuning: each epoch is measured "
+                             "on it, and the test set is not loaded at all (default: 0)")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="output folder for weights, log, metrics (default: a new folder in runs/)")
     parser.add_argument("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],

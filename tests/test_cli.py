@@ -164,12 +164,36 @@ def test_a_frozen_teacher_changes_the_training_and_stays_as_it_was(tmp_path, mni
     assert len({alone["fingerprint"], taught["fingerprint"], taught_by_other["fingerprint"]}) == 3
 
 
-def test_validation_split_keeps_test_for_the_end(tmp_path, mnist_dir):
+def test_a_validation_split_is_held_out_of_the_training_images(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "val_accuracy" in metrics["history"][0] and "test_accuracy" not in metrics["history"][0]
     assert "Training on 55,000 images" in (out / "train.log").read_text()
+
+
+def test_a_validation_run_never_loads_the_test_set(tmp_path, mnist_dir, monkeypatch):
+    real_load = mnist_99_4.data.load_mnist
+    loaded = []
+
+    def spy(data_dir, train):
+        loaded.append(train)
+        return real_load(data_dir, train)
+
+    monkeypatch.setattr(mnist_99_4.data, "load_mnist", spy)
+    out = tmp_path / "run"
+    assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0
+    assert loaded == [True]  # the training images only: the validation split is cut from them
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["val_accuracy"] == metrics["history"][-1]["val_accuracy"]
+    assert not any(key.startswith("test") for key in metrics)
+    log = (out / "train.log").read_text()
+    assert "validation accuracy" in log and "test accuracy" not in log
+    assert f"evaluate --checkpoint {out / 'model.pt'}" in log
+
+    loaded.clear()  # without --val, the test set is what each epoch is measured on
+    assert mnist_99_4.main(["--dry-run", "--data-dir", mnist_dir, "--out", str(tmp_path / "plain")]) == 0
+    assert loaded == [True, False]
 
 
 def test_a_new_run_in_a_used_folder_starts_a_fresh_log(tmp_path, mnist_dir):
