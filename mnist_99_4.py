@@ -288,8 +288,31 @@ class Teacher:
         self.scheduler.load_state_dict(state["scheduler"])
 
 
+def teacher_files(teacher_weights):
+    """The model.pt files --teacher-weights names, separated by commas."""
+    return [name.strip() for name in teacher_weights.split(",")]
+
+
+class Ensemble(torch.nn.Module):
+    """Several trained networks as one: the log of the mean of their predicted probabilities.
+
+    Networks trained from other seeds or at other widths err on different
+    images, so their mean prediction is better than each one's, and a
+    better teacher to learn from.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x):
+        log_probs = torch.stack([member(x).float() for member in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
+
+
 class FrozenTeacher:
-    """A Net trained before, loaded from its weights and never changed (--teacher-weights model.pt).
+    """A Net trained before, loaded from its weights and never changed (--teacher-weights model.pt);
+    several, separated by commas, teach as one Ensemble.
 
     Offline distillation: a teacher trained in full gives its finished
     judgement from the first step, where one trained alongside is as unsure
@@ -300,9 +323,11 @@ class FrozenTeacher:
     (its final accuracy on them, in the log, shows it: near 100%).
     """
 
-    def __init__(self, path, device):
-        self.model = load_trained_model(path, device)
-        self.description = f"{path} (sha256 {file_digest(path)}), frozen"
+    def __init__(self, teacher_weights, device):
+        paths = teacher_files(teacher_weights)
+        members = [load_trained_model(path, device) for path in paths]
+        self.model = members[0] if len(members) == 1 else Ensemble(members).eval()
+        self.description = " + ".join(f"{path} (sha256 {file_digest(path)})" for path in paths) + ", frozen"
 
     def begin_epoch(self):
         pass  # stays in evaluation mode
@@ -427,7 +452,8 @@ def fingerprint(args):
                   epochs=epochs, plain_epochs=resolved_plain_epochs(args, epochs))
     recipe = {key: value for key, value in recipe.items() if ADDED_LATER.get(key, object()) != value}
     if "teacher_weights" in recipe:  # the weights themselves, wherever the file is
-        recipe["teacher_weights"] = file_digest(recipe["teacher_weights"])
+        digests = [file_digest(path) for path in teacher_files(recipe["teacher_weights"])]
+        recipe["teacher_weights"] = digests[0] if len(digests) == 1 else digests  # one: as before ensembles
     if not any(teacher in recipe for teacher in TEACHERS):
         recipe = {key: value for key, value in recipe.items() if key not in DISTILL_SETTINGS}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
@@ -609,9 +635,9 @@ def prepare_run(args, given_flags=frozenset()):
     check_layout(args)
     if args.teacher_width and args.teacher_weights:
         raise UsageError("--teacher-width and --teacher-weights: one teacher at a time")
-    if args.teacher_weights:  # a missing or foreign file is refused here, before any work
-        try:
-            load_trained_model(args.teacher_weights, torch.device("cpu"))
+    for path in teacher_files(args.teacher_weights) if args.teacher_weights else []:
+        try:  # a missing or foreign file is refused here, before any work
+            load_trained_model(path, torch.device("cpu"))
         except UsageError as error:
             raise UsageError(f"--teacher-weights {error}") from None
     device = pick_device(args.device)
@@ -1062,8 +1088,9 @@ def add_train_arguments(parser):
                         help="train a default Net of width W alongside, on the same batches, and distill "
                              "its predictions into the network (default: 0, none)")
     parser.add_argument("--teacher-weights", default=d["teacher_weights"], metavar="MODEL_PT",
-                        help="distill a network trained before (its model.pt), frozen, into this one; for a "
-                             "--val run, one trained with the same --val (default: none)")
+                        help="distill a network trained before (its model.pt), frozen, into this one; several, "
+                             "A.pt,B.pt, teach as one ensemble of their mean prediction; for a --val run, "
+                             "ones trained with the same --val (default: none)")
     parser.add_argument("--distill-weight", type=probability, default=d["distill_weight"], metavar="A",
                         help="with a teacher: the teacher's share of the loss "
                              f"(default: {d['distill_weight']})")

@@ -164,6 +164,33 @@ def test_a_frozen_teacher_changes_the_training_and_stays_as_it_was(tmp_path, mni
     assert len({alone["fingerprint"], taught["fingerprint"], taught_by_other["fingerprint"]}) == 3
 
 
+def test_several_teacher_files_teach_as_one_ensemble_of_their_mean_prediction(tmp_path, mnist_dir):
+    def run(name, *flags):  # fp32 and no dropout: a second teacher's loading draws random numbers
+        return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", "--precision", "fp32",
+                             "--dropout", "0", *flags)[0]
+
+    run("a", "--width", "6"), run("b", "--width", "5", "--seed", "1")
+    a, b = str(tmp_path / "a" / "model.pt"), str(tmp_path / "b" / "model.pt")
+    by_a = run("by-a", "--teacher-weights", a)
+    by_a_twice = run("by-a-twice", "--teacher-weights", f"{a},{a}")
+    by_both = run("by-both", "--teacher-weights", f"{a}, {b}")
+
+    def losses(metrics):
+        return torch.tensor([row["train_loss"] for row in metrics["history"]])
+
+    assert torch.allclose(losses(by_a_twice), losses(by_a))  # the mean of one prediction twice is that prediction
+    assert not torch.allclose(losses(by_both), losses(by_a))
+    assert len({by_a["fingerprint"], by_a_twice["fingerprint"], by_both["fingerprint"]}) == 3
+
+    device = torch.device("cpu")
+    _, (images, labels) = mnist_99_4.data.split_validation(*mnist_99_4.data.load_mnist(mnist_dir, train=True), 1000)
+    images, labels = images[:mnist_99_4.EVAL_BATCH], labels[:mnist_99_4.EVAL_BATCH]
+    mean_probabilities = sum(mnist_99_4.predict_batches(mnist_99_4.load_trained_model(path, device), images, device)
+                             .exp() for path in (a, b)) / 2
+    ensemble_accuracy = 100 * (mean_probabilities.argmax(1) == labels).float().mean().item()
+    assert by_both["teacher_val_accuracy"] == pytest.approx(ensemble_accuracy)
+
+
 def test_a_validation_split_is_held_out_of_the_training_images(tmp_path, mnist_dir):
     out = tmp_path / "run"
     assert mnist_99_4.main(["--dry-run", "--val", "5000", "--data-dir", mnist_dir, "--out", str(out)]) == 0

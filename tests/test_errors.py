@@ -37,6 +37,7 @@ def assert_one_line_error(result, code, *fragments):
     (["--teacher-width", "-2"], "--teacher-width"),
     (["--teacher-width", "4", "--distill-temperature", "0"], "--distill-temperature"),
     (["--teacher-weights", "no-such-model.pt"], "no such checkpoint file"),
+    (["--teacher-weights", "mnist_net.pt,no-such-model.pt"], "no such checkpoint file"),
     (["--teacher-width", "4", "--teacher-weights", "mnist_net.pt"], "one teacher at a time"),
     (["--bn-momentum", "1.5"], "--bn-momentum"),
     (["--momentum", "0.99"], "--momentum"),
