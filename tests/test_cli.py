@@ -284,7 +284,10 @@ def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert re.search(r"^[\d.]+ ms a training step", result.stdout, re.MULTILINE)
-    assert "aten::convolution_backward" in result.stdout  # the profiler's table of ops
+    # The profiler's table of ops. Which five cost the most changes with the machine's load
+    # (a busy CI machine once put no convolution among them), so only its shape is checked.
+    assert re.search(r"^\s*Name\s+Self CPU %", result.stdout, re.MULTILINE)
+    assert len(re.findall(r"^\s*aten::\w+", result.stdout, re.MULTILINE)) >= 5
     shapes = re.findall(r"^\| \[256, (\d+), (\d+), \d+\] \| [\d.]+ \| [\d.]+ \|$", result.stdout, re.MULTILINE)
     assert shapes == [("8", "13"), ("10", "11"), ("12", "9"), ("12", "7"), ("12", "5")]  # the flags' layout
 
