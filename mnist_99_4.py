@@ -289,8 +289,8 @@ class Teacher:
 
 
 def teacher_files(teacher_weights):
-    """The model.pt files --teacher-weights names, separated by commas."""
-    return [name.strip() for name in teacher_weights.split(",")]
+    """The model.pt files --teacher-weights names, separated by commas; none when it is not given."""
+    return [name.strip() for name in teacher_weights.split(",")] if teacher_weights else []
 
 
 class Ensemble(torch.nn.Module):
@@ -635,7 +635,7 @@ def prepare_run(args, given_flags=frozenset()):
     check_layout(args)
     if args.teacher_width and args.teacher_weights:
         raise UsageError("--teacher-width and --teacher-weights: one teacher at a time")
-    for path in teacher_files(args.teacher_weights) if args.teacher_weights else []:
+    for path in teacher_files(args.teacher_weights):
         try:  # a missing or foreign file is refused here, before any work
             load_trained_model(path, torch.device("cpu"))
         except UsageError as error:

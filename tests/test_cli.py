@@ -169,7 +169,8 @@ def test_several_teacher_files_teach_as_one_ensemble_of_their_mean_prediction(tm
         return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", "--precision", "fp32",
                              "--dropout", "0", *flags)[0]
 
-    run("a", "--width", "6"), run("b", "--width", "5", "--seed", "1")
+    run("a", "--width", "6")
+    run("b", "--width", "5", "--seed", "1")
     a, b = str(tmp_path / "a" / "model.pt"), str(tmp_path / "b" / "model.pt")
     by_a = run("by-a", "--teacher-weights", a)
     by_a_twice = run("by-a-twice", "--teacher-weights", f"{a},{a}")
