@@ -30,9 +30,9 @@ def main():
     ax.vlines(params, [s["min"] for s in summaries], [s["max"] for s in summaries], color="tab:blue",
               linewidth=2, label="range over seeds")
     ax.plot(params, means, "o-", color="tab:blue", label="mean over seeds")
-    for i, s in enumerate(summaries):  # labels in three rows along the bottom, so that neighbours' do not overlap
+    for i, s in enumerate(summaries):  # labels in four rows along the bottom, so that neighbours' do not overlap
         ax.annotate(f"{s['params']:,} params\n{s['runs_at_or_above_99_4']}/{len(s['seeds'])} ≥ 99.4%",
-                    (s["params"], 0.03 + 0.11 * (i % 3)), xycoords=("data", "axes fraction"),
+                    (s["params"], 0.03 + 0.11 * (i % 4)), xycoords=("data", "axes fraction"),
                     ha="center", fontsize=8)
     ax.axhline(99.4, color="gray", linestyle="--", linewidth=1, label="99.4%")
     seeds = len(summaries[0]["seeds"])
