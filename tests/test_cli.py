@@ -318,3 +318,29 @@ def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path)
     alone = subprocess.run([sys.executable, "benchmarks/paired.py", tables[1], "--config", "--elastic 1",
                             "--against", ""], capture_output=True, text=True, timeout=120)
     assert alone.returncode != 0 and alone.stderr.strip().startswith("error: 1 seed(s)")
+
+
+def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_path, mnist_dir):
+    """An older default's run in the folder a new default's run would use stays as it was (the tables
+    of its day name it); the new run goes beside it, and the next table reuses that one."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    from seeds import run_name
+
+    flags = ["--dry-run", "--data-dir", str(mnist_dir)]
+    older_run = tmp_path / "runs" / run_name(flags, 0, 0)
+    older_run.mkdir(parents=True)
+    older = {"fingerprint": "0123456789abcdef", "args": {"seed": 0, "val": 0}, "test_accuracy": 99.0}
+    (older_run / "metrics.json").write_text(json.dumps(older))
+    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path), "--name", "t", *flags]
+
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert json.loads((older_run / "metrics.json").read_text()) == older
+    (row,) = json.loads((tmp_path / "t.json").read_text())["summaries"]
+    new_metrics = older_run.with_name(f"{older_run.name}_{row['fingerprint']}") / "metrics.json"
+    trained = new_metrics.read_text()
+    assert json.loads(trained)["fingerprint"] == row["fingerprint"] != older["fingerprint"]
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert new_metrics.read_text() == trained  # reused, not trained again
