@@ -15,8 +15,9 @@ fingerprint (model layout and recipe), seed and --val match, so an
 interrupted benchmark continues where it stopped and a table can be rebuilt
 at once. A finished run of another recipe in the run's folder (one of an
 older default, say, that the tables of its day name) is kept: the new run
-goes beside it, its fingerprint added to the folder's name. Writes a Markdown table and a JSON file to --out (default
-benchmarks/results/), then prints the table.
+goes beside it, its fingerprint added to the folder's name. Writes a
+Markdown table and a JSON file to --out (default benchmarks/results/), then
+prints the table.
 """
 import argparse
 import json
