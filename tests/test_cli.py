@@ -87,7 +87,7 @@ def two_epoch_run(tmp_path, mnist_dir, name, *flags):
 
 def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnist_dir):
     run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
-    (plain, plain_weights), (averaged, averaged_weights) = run("plain"), run("averaged", "--ema", "0.9")
+    (plain, plain_weights), (averaged, averaged_weights) = run("plain", "--ema", "0"), run("averaged", "--ema", "0.9")
     assert [row["train_loss"] for row in plain["history"]] == [row["train_loss"] for row in averaged["history"]]
     assert not torch.equal(plain_weights["classifier.weight"], averaged_weights["classifier.weight"])
     assert plain["fingerprint"] != averaged["fingerprint"]
@@ -289,7 +289,8 @@ def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
     # (a busy CI machine once put no convolution among them), so only its shape is checked.
     assert re.search(r"^\s*Name\s+Self CPU %", result.stdout, re.MULTILINE)
     assert len(re.findall(r"^\s*aten::\w+", result.stdout, re.MULTILINE)) >= 5
-    shapes = re.findall(r"^\| \[256, (\d+), (\d+), \d+\] \| [\d.]+ \| [\d.]+ \|$", result.stdout, re.MULTILINE)
+    batch = mnist_99_4.DEFAULTS["batch_size"]
+    shapes = re.findall(rf"^\| \[{batch}, (\d+), (\d+), \d+\] \| [\d.]+ \| [\d.]+ \|$", result.stdout, re.MULTILINE)
     assert shapes == [("8", "13"), ("10", "11"), ("12", "9"), ("12", "7"), ("12", "5")]  # the flags' layout
 
 
