@@ -699,6 +699,8 @@ def train_command(args, given_flags=frozenset()):
         train_set, eval_name, eval_set = load_data(args, device, log)
     log(f"Training on {len(train_set[0]):,} images, evaluating each epoch on {len(eval_set[0]):,} "
         f"({eval_name}); {args.epochs} epochs, batch {args.batch_size}, seed {args.seed}")
+    if args.ema:  # what the test columns and the saved model are
+        log(f"Evaluated and saved: a moving average of the weights (--ema {args.ema})")
 
     with timer("set-up"):  # torch.optim's first use imports torch._dynamo: about 2 s on a CPU
         steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)

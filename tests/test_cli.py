@@ -91,6 +91,8 @@ def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnis
     assert [row["train_loss"] for row in plain["history"]] == [row["train_loss"] for row in averaged["history"]]
     assert not torch.equal(plain_weights["classifier.weight"], averaged_weights["classifier.weight"])
     assert plain["fingerprint"] != averaged["fingerprint"]
+    assert "a moving average of the weights (--ema 0.9)" in (tmp_path / "averaged" / "train.log").read_text()
+    assert "moving average" not in (tmp_path / "plain" / "train.log").read_text()
     saved = Net()
     saved.load_state_dict(averaged_weights)  # the test accuracy recorded is the saved weights'
     images, labels = (t[:mnist_99_4.EVAL_BATCH] for t in mnist_99_4.data.load_mnist(mnist_dir, train=False))
