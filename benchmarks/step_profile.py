@@ -7,7 +7,7 @@
 A run's log ends with its phases (start-up, data, training steps, ...); this
 opens the biggest one. It trains a few dozen steps of real, augmented MNIST
 batches with the same functions the program uses (data.training_batches,
-forward_loss, descend), prints the milliseconds a step, then the ops that
+forward_loss, descend, and the weight average's update), prints the milliseconds a step, then the ops that
 took the most time, each with the shapes of its inputs. --batchnorm-layouts
 then times each of the network's BatchNorm layers alone, forward and
 backward, on a batch in channels_last and in the default layout: the
@@ -36,12 +36,15 @@ def training_steps(args, device):
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, steps_per_epoch=len(images) // args.batch_size)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     batches = data.training_batches(images, labels, args.batch_size, generator, mnist_99_4.augmentation_settings(args))
+    average = mnist_99_4.WeightAverage(model, args.ema) if args.ema else None  # updated each step, as a run's
 
     def step():
         x, y = next(batches)
         x = x.contiguous(memory_format=mnist_99_4.MEMORY_FORMATS[args.memory_format])
         _, loss = mnist_99_4.forward_loss(model, x, y, args, device)
         mnist_99_4.descend(loss, optimizer, scheduler)
+        if average:
+            average.update()
     return model, step
 
 
