@@ -13,11 +13,12 @@ split with --val (the table then shows no test figure: tune on it), else on
 the test set. A run already in --out is reused only if its recorded
 fingerprint (model layout and recipe), seed and --val match, so an
 interrupted benchmark continues where it stopped and a table can be rebuilt
-at once. A finished run of another recipe in the run's folder (one of an
-older default, say, that the tables of its day name) is kept: the new run
-goes beside it, its fingerprint added to the folder's name. Writes a
-Markdown table and a JSON file to --out (default benchmarks/results/), then
-prints the table.
+at once, whatever folder the run is in (the same recipe spelled with other
+flags names another folder). A finished run of another recipe in the run's
+folder (one of an older default, say, that the tables of its day name) is
+kept: the new run goes beside it, its fingerprint added to the folder's
+name. Writes a Markdown table and a JSON file to --out (default
+benchmarks/results/), then prints the table.
 """
 import argparse
 import json
@@ -63,20 +64,32 @@ def expected_fingerprint(train_args):
 def train(config, seed, val, run_dir, threads):
     """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json.
 
-    A finished run of this recipe, seed and --val in run_dir is reused; one of another recipe is
-    left as it is, and this run goes to run_dir with the fingerprint added to its name.
+    A finished run of this recipe, seed and --val is reused: in run_dir, else in any folder beside
+    it (the same run under flags spelled another way, as when a default changes and a table spells
+    out the old one). A run of another recipe in run_dir is left as it is, and this run goes to
+    run_dir with the fingerprint added to its name.
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
     fingerprint = expected_fingerprint(run_args)
-    for folder in (run_dir, run_dir.with_name(f"{run_dir.name}_{fingerprint}")):
-        finished = ROOT / folder / "metrics.json"
-        if not finished.exists():
-            break
-        metrics = json.loads(finished.read_text())
-        recorded = metrics["args"]
-        if metrics.get("fingerprint") == fingerprint and recorded["seed"] == seed and recorded["val"] == val:
+    beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
+    elsewhere = sorted(path.parent for path in (ROOT / run_dir.parent).glob(f"*seed{seed}*/metrics.json"))
+    for folder in (run_dir, beside, *elsewhere):
+        metrics = finished_run(folder, fingerprint, seed, val)
+        if metrics:
             return metrics
-    return run_training(folder, *run_args, threads=threads)
+    return run_training(beside if (ROOT / run_dir / "metrics.json").exists() else run_dir, *run_args,
+                        threads=threads)
+
+
+def finished_run(folder, fingerprint, seed, val):
+    """The metrics.json of a finished run in `folder` with this fingerprint, seed and --val; else None."""
+    finished = ROOT / folder / "metrics.json"
+    if not finished.exists():
+        return None
+    metrics = json.loads(finished.read_text())
+    recorded = metrics["args"]
+    same = metrics.get("fingerprint") == fingerprint and recorded["seed"] == seed and recorded["val"] == val
+    return metrics if same else None
 
 
 def flags_label(config):

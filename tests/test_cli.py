@@ -347,3 +347,21 @@ def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_p
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert new_metrics.read_text() == trained  # reused, not trained again
+
+
+def test_seeds_reuses_a_finished_run_of_the_same_recipe_under_other_flags(tmp_path, mnist_dir):
+    """The default spelled out names another folder than the default, but it is the same run."""
+    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path),
+               "--dry-run", "--data-dir", str(mnist_dir)]
+    first = subprocess.run([*command, "--name", "plain"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    folders = sorted((tmp_path / "runs").iterdir())
+    batch = str(mnist_99_4.DEFAULTS["batch_size"])
+    spelled = subprocess.run([*command, "--name", "spelled", "--config", f"--batch-size {batch}"],
+                             capture_output=True, text=True, timeout=300)
+    assert spelled.returncode == 0, spelled.stderr
+    assert sorted((tmp_path / "runs").iterdir()) == folders  # nothing trained
+    (plain,), (again,) = (json.loads((tmp_path / f"{name}.json").read_text())["summaries"]
+                          for name in ("plain", "spelled"))
+    assert again["train_args"] == ["--batch-size", batch, *plain["train_args"]]
+    assert again["fingerprint"] == plain["fingerprint"] and again["test_accuracy"] == plain["test_accuracy"]
