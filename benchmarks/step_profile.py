@@ -7,11 +7,11 @@
 A run's log ends with its phases (start-up, data, training steps, ...); this
 opens the biggest one. It trains a few dozen steps of real, augmented MNIST
 batches with the same functions the program uses (data.training_batches,
-forward_loss, descend, and the weight average's update), prints the milliseconds a step, then the ops that
-took the most time, each with the shapes of its inputs. --batchnorm-layouts
-then times each of the network's BatchNorm layers alone, forward and
-backward, on a batch in channels_last and in the default layout: the
-measurement behind model.LayoutBatchNorm2d.
+forward_loss, descend, and the weight average's update), prints the
+milliseconds a step, then the ops that took the most time, each with the
+shapes of its inputs. --batchnorm-layouts then times each of the network's
+BatchNorm layers alone, forward and backward, on a batch in channels_last
+and in the default layout: the measurement behind model.LayoutBatchNorm2d.
 """
 import argparse
 import sys
