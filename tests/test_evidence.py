@@ -13,12 +13,15 @@ def header():
     return mnist_99_4.__doc__
 
 
+def todays_default_fingerprint():
+    return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train"]))
+
+
 def test_the_seed_table_was_made_with_todays_default():
     table = json.loads((RESULTS / "default_seeds.json").read_text())
     (row,) = table["summaries"]
-    default_args = mnist_99_4.build_parser().parse_args(["train"])
     assert row["train_args"] == [] and row["val"] == 0
-    assert row["fingerprint"] == mnist_99_4.fingerprint(default_args), \
+    assert row["fingerprint"] == todays_default_fingerprint(), \
         "the default changed since benchmarks/results/default_seeds.json: rerun the command in the header"
 
 
@@ -43,9 +46,14 @@ def speed_results():
     return {path: json.loads(path.read_text()) for path in sorted(RESULTS.glob("**/speed.json"))}
 
 
+def speed_benchmarks_quoted():
+    """(median, speed-up, results path without .md) of each speed benchmark the header quotes, in its order."""
+    return re.findall(r"median ([\d.]+) s start to exit .*?, ([\d.]+)x c766afa's default .*?\((\S+)\.md\)",
+                      header_as_one_line())
+
+
 def test_header_speed_is_the_speed_benchmarks():
-    stated = re.findall(r"median ([\d.]+) s start to exit .*?, ([\d.]+)x c766afa's default .*?\((\S+)\.md\)",
-                        header_as_one_line())
+    stated = speed_benchmarks_quoted()
     assert {ROOT / f"{path}.json" for _, _, path in stated} == set(speed_results()), \
         "the header gives the median run time and the speed-up of every speed benchmark in benchmarks/results"
     for median, speedup, path in stated:
@@ -64,15 +72,14 @@ def default_fingerprint_timed(speed):
 
 
 def test_the_first_speed_benchmark_quoted_timed_todays_default():
-    first = re.search(r"median [\d.]+ s start to exit .*?\((\S+)\.md\)", header_as_one_line()).group(1)
-    default_args = mnist_99_4.build_parser().parse_args(["train"])
+    _, _, first = speed_benchmarks_quoted()[0]
     assert default_fingerprint_timed(json.loads((ROOT / f"{first}.json").read_text())) == \
-        mnist_99_4.fingerprint(default_args), f"{first} did not time today's default: rerun its command"
+        todays_default_fingerprint(), f"{first} did not time today's default: rerun its command"
 
 
 def test_a_speed_benchmark_of_an_earlier_default_names_it():
-    todays = mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train"]))
+    todays, stated = todays_default_fingerprint(), header_as_one_line()
     for path, speed in speed_results().items():
         timed = default_fingerprint_timed(speed)
-        assert timed == todays or f"fingerprint {timed}" in header_as_one_line(), \
+        assert timed == todays or f"fingerprint {timed}" in stated, \
             f"{path.relative_to(ROOT)} timed an earlier default: the header says which (its fingerprint)"
