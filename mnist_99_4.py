@@ -236,6 +236,11 @@ class WeightAverage:
             averaged.lerp_(current, 1 - self.decay)
 
 
+def weight_average(model, args):
+    """The run's WeightAverage of the model's weights (--ema DECAY); None with --ema 0."""
+    return WeightAverage(model, args.ema) if args.ema else None
+
+
 def sgd_one_cycle(model, args, steps_per_epoch):
     """The optimizer and learning-rate schedule of the recipe, for the network and for a teacher."""
     optimizer = torch.optim.SGD(model.parameters(), lr=args.max_lr, momentum=args.momentum,
@@ -713,7 +718,7 @@ def train_command(args, given_flags=frozenset()):
     with timer("set-up"):  # torch.optim's first use imports torch._dynamo: about 2 s on a CPU
         steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
         optimizer, scheduler = sgd_one_cycle(model, args, steps_per_epoch)
-        average = WeightAverage(model, args.ema) if args.ema else None
+        average = weight_average(model, args)
         teacher = (Teacher(args, device, steps_per_epoch) if args.teacher_width
                    else FrozenTeacher(args.teacher_weights, device) if args.teacher_weights else None)
         if teacher:

@@ -36,7 +36,7 @@ def training_steps(args, device):
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, steps_per_epoch=len(images) // args.batch_size)
     generator = torch.Generator(device=device).manual_seed(args.seed)
     batches = data.training_batches(images, labels, args.batch_size, generator, mnist_99_4.augmentation_settings(args))
-    average = mnist_99_4.WeightAverage(model, args.ema) if args.ema else None  # updated each step, as a run's
+    average = mnist_99_4.weight_average(model, args)  # updated each step, as a run's
 
     def step():
         x, y = next(batches)

@@ -29,7 +29,7 @@ def synchronizations_in_one_epoch(flags):
     labels = torch.randint(0, 10, (16 * STEPS,), device=device)
     model = mnist_99_4.build_model(args).to(device)
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, STEPS)
-    average = mnist_99_4.WeightAverage(model, args.ema) if args.ema else None
+    average = mnist_99_4.weight_average(model, args)
     generator = torch.Generator(device=device).manual_seed(0)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
