@@ -1,4 +1,5 @@
-"""The evidence header of mnist_99_4.py states what the committed benchmark results say, of today's default."""
+"""The evidence header of mnist_99_4.py, and the README's frontier, state what the committed benchmark results
+say of today's default."""
 import json
 import re
 from pathlib import Path
@@ -23,6 +24,15 @@ def test_the_seed_table_was_made_with_todays_default():
     assert row["train_args"] == [] and row["val"] == 0
     assert row["fingerprint"] == todays_default_fingerprint(), \
         "the default changed since benchmarks/results/default_seeds.json: rerun the command in the header"
+
+
+def test_the_frontier_plots_todays_default_by_the_seed_tables_runs():
+    (point,) = [s for s in json.loads((RESULTS / "frontier.json").read_text())["summaries"] if s["train_args"] == []]
+    assert point["fingerprint"] == todays_default_fingerprint(), \
+        "the default changed since benchmarks/results/frontier.json: rerun the command in the README"
+    (row,) = json.loads((RESULTS / "default_seeds.json").read_text())["summaries"]
+    runs = dict(zip(row["seeds"], row["test_accuracy"]))
+    assert point["test_accuracy"] == [runs[seed] for seed in point["seeds"]]
 
 
 def test_header_accuracy_is_the_seed_tables():
