@@ -18,9 +18,15 @@ def todays_default_fingerprint():
     return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train"]))
 
 
-def test_the_seed_table_was_made_with_todays_default():
+def default_seed_table():
+    """benchmarks/results/default_seeds.json, the ten-seed table of the default, and its one row."""
     table = json.loads((RESULTS / "default_seeds.json").read_text())
     (row,) = table["summaries"]
+    return table, row
+
+
+def test_the_seed_table_was_made_with_todays_default():
+    _, row = default_seed_table()
     assert row["train_args"] == [] and row["val"] == 0
     assert row["fingerprint"] == todays_default_fingerprint(), \
         "the default changed since benchmarks/results/default_seeds.json: rerun the command in the header"
@@ -30,13 +36,13 @@ def test_the_frontier_plots_todays_default_by_the_seed_tables_runs():
     (point,) = [s for s in json.loads((RESULTS / "frontier.json").read_text())["summaries"] if s["train_args"] == []]
     assert point["fingerprint"] == todays_default_fingerprint(), \
         "the default changed since benchmarks/results/frontier.json: rerun the command in the README"
-    (row,) = json.loads((RESULTS / "default_seeds.json").read_text())["summaries"]
+    _, row = default_seed_table()
     runs = dict(zip(row["seeds"], row["test_accuracy"]))
     assert point["test_accuracy"] == [runs[seed] for seed in point["seeds"]]
 
 
 def test_header_accuracy_is_the_seed_tables():
-    (row,) = json.loads((RESULTS / "default_seeds.json").read_text())["summaries"]
+    table, row = default_seed_table()
     stated = re.search(r"seeds (\d+)-(\d+): mean ([\d.]+)%, lowest ([\d.]+)%, (\d+) of (\d+) at 99\.4% or more",
                        header())
     assert stated, "the header names the seeds, the mean, the lowest run and the count at 99.4%"
@@ -44,7 +50,7 @@ def test_header_accuracy_is_the_seed_tables():
     assert [int(first), int(last)] == [row["seeds"][0], row["seeds"][-1]] and int(runs) == len(row["seeds"])
     assert mean == f"{row['mean']:.2f}" and lowest == f"{row['min']:.2f}"
     assert int(at_99_4) == row["runs_at_or_above_99_4"]
-    assert json.loads((RESULTS / "default_seeds.json").read_text())["command"] in header()
+    assert table["command"] in header()
 
 
 def header_as_one_line():
