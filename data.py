@@ -214,15 +214,11 @@ def normalize(images_uint8):
     return (images_uint8.float() / 255.0 - MNIST_MEAN) / MNIST_STD
 
 
-def random_affine(images, rotate, translate, scale, generator, elastic=0.0):
+def random_affine(images, rotate, translate, scale, generator):
     """A different random rotation, shift and zoom for every image of a (N, 1, 28, 28) batch.
 
-    With `elastic` (pixels), each image is also bent by its own smooth random
-    displacement field (see smooth_displacement): the elastic distortion of
-    Simard et al. (2003), which imitates the wobble of a hand rather than a
-    rigid move. Runs as a few batched ops (the grid, an upsampling,
-    grid_sample) on the images' device. Images must have a 0 background, so
-    this comes before normalization.
+    Runs as a few batched ops (the grid, grid_sample) on the images' device.
+    Images must have a 0 background, so this comes before normalization.
     """
     n, device = images.shape[0], images.device
 
@@ -235,8 +231,6 @@ def random_affine(images, rotate, translate, scale, generator, elastic=0.0):
     shift_x, shift_y = (uniform(-translate, translate) * (2 / 28) for _ in range(2))
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     grid = rotation_grid(cos, sin, shift_x, shift_y, images.shape[-1])
-    if elastic:
-        grid = grid + smooth_displacement(images.shape, elastic, generator)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -255,55 +249,16 @@ def rotation_grid(cos, sin, shift_x, shift_y, size):
     return torch.stack([cos * x - sin * y + shift_x, sin * x + cos * y + shift_y], dim=-1)
 
 
-def smooth_displacement(shape, pixels, generator, control_points=4):
-    """A random, smooth (N, H, W, 2) displacement of at most `pixels`, in affine_grid's units.
-
-    Random offsets on a coarse grid of control points (4x4: one every 9
-    pixels), upsampled bicubically to the image: a cheap stand-in for
-    Simard's Gaussian-smoothed noise, with about the same smoothness. Bicubic
-    curves overshoot their control points a little, hence the clamp.
-    """
-    n, _, height, width = shape
-    limit = pixels * 2 / width
-    coarse = torch.rand(n, 2, control_points, control_points, device=generator.device, generator=generator)
-    field = F.interpolate((coarse * 2 - 1) * limit, size=(height, width), mode="bicubic", align_corners=True)
-    return field.clamp_(-limit, limit).permute(0, 2, 3, 1)
-
-
-def random_stroke_width(images, strength, generator):
-    """Thicker or thinner strokes, by a different random amount for every image of a (N, 1, H, W) batch.
-
-    Each image moves a random fraction t (uniform in +-strength) of the way
-    to its 3x3 dilation (a max-filter: every stroke a pixel wider on each
-    side) when t > 0, or to its 3x3 erosion (a min-filter) when t < 0: pens,
-    pressure and scanning differ in line width, which neither the affine nor
-    the elastic distortion changes much. Two max-pools; before normalization.
-    """
-    t = (torch.rand(images.shape[0], 1, 1, 1, device=images.device, generator=generator) * 2 - 1) * strength
-    dilated = F.max_pool2d(images, 3, stride=1, padding=1)
-    eroded = -F.max_pool2d(-images, 3, stride=1, padding=1)
-    return images + t.abs() * (torch.where(t > 0, dilated, eroded) - images)
-
-
-def random_distortion(images, generator, rotate, translate, scale, elastic=0.0, thickness=0.0):
-    """Every augmentation of a (N, 1, 28, 28) batch of 0-1 images, each image by its own random amounts:
-    the stroke width first (random_stroke_width, when `thickness`), then the affine and the elastic
-    bend (random_affine)."""
-    if thickness:
-        images = random_stroke_width(images, thickness, generator)
-    return random_affine(images, rotate, translate, scale, generator, elastic)
-
-
 def training_batches(images, labels, batch_size, generator, augment=None, limit=None):
     """One epoch of shuffled batches (x, y) from uint8 images on the device.
 
-    x is (B, 1, 28, 28), normalized, and with `augment` (random_distortion's
-    settings) distorted by different random amounts per image.
+    x is (B, 1, 28, 28), normalized, and with `augment` (random_affine's
+    rotate, translate and scale) moved by different random amounts per image.
     `limit` stops after that many batches. Nothing leaves the device.
     """
     order = torch.randperm(len(images), device=images.device, generator=generator)
     for batch in order.split(batch_size)[:limit]:
         x = images[batch].unsqueeze(1).float().div_(255)
         if augment:
-            x = random_distortion(x, generator, **augment)
+            x = random_affine(x, **augment, generator=generator)
         yield (x - MNIST_MEAN) / MNIST_STD, labels[batch]

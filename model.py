@@ -25,20 +25,18 @@ the global average: each pooled feature is then the mean of 25 values of
 which about a tenth are dropped, a mild noise that a network this small can
 afford.
 
-`body="two-pool"` is another arrangement of the four convs after the stem:
-padded, two at 13x13, a second max-pool, two at 6x6 (see body_layers).
-`body="three-stage"` replaces the stem and the body with nine padded convs,
-three at each of 28x28, 14x14 and 7x7 (see three_stage_layers): the layout
-of the smallest public 99.4% models, deeper and narrower than the default.
-`body="late-pool"` keeps the five unpadded convs and their weights but pools
-after the second conv, not the first (see late_pool_layers): the same
-parameters spend about twice the multiply-adds at 24x24.
-`activation="silu"` or `"gelu"` puts a smooth activation in place of every
+`stem="pool"` normalizes and rectifies before the pool, as most small nets
+do (two points of the size-against-accuracy table use it).
+`activation="gelu"` (or `"silu"`) puts a smooth activation in place of every
 ReLU (see ACTIVATIONS); such a net names it in its saved weights.
 
-The stem, width and recipe were chosen on the validation split, over seeds
-0-2, with benchmarks/seeds.py --val 10000; the tables are
-benchmarks/results/val_round*.md and the README sums them up.
+Layouts that lost on validation (separable convs, a stride-2 stem, the
+two-pool, three-stage and late-pool bodies) are in the research record
+(benchmarks/RESEARCH.md), with the commit at which each still runs.
+
+The stem was chosen on the validation split (benchmarks/seeds.py --val 10000);
+the width first on the test table, then checked on validation. The research
+record has the tables.
 """
 import torch
 import torch.nn as nn
@@ -47,12 +45,7 @@ import torch.nn.functional as F
 DEFAULT_WIDTH = 8
 DEFAULT_DROPOUT = 0.1
 DEFAULT_STEM = "pool-first"
-STEMS = ("pool", "pool-first", "stride")
-DEFAULT_BODY = "valid"
-BODIES = ("valid", "two-pool", "three-stage", "late-pool")
-THREE_STAGE = "three-stage"  # the one body with nine convs in all
-LATE_POOL = "late-pool"
-OWN_FIRST_CONV = (THREE_STAGE, LATE_POOL)  # bodies that take no stem: they start at 28x28 themselves
+STEMS = ("pool", "pool-first")
 # What follows each BatchNorm. ReLU is the default; SiLU (x * sigmoid(x)) and GELU are smooth,
 # and pass a little of a negative input on, where ReLU passes none. Only this tuple's order is
 # saved (see Net), so names are added at its end, never between.
@@ -103,130 +96,55 @@ def activation_layer(activation):
     return nn.ReLU(inplace=True)
 
 
-def conv_layers(in_channels, out_channels, separable=False, stride=1, padding=0):
-    """A 3x3 conv, no bias (the BatchNorm after it makes one redundant).
-
-    separable=True factorises the conv into a depthwise 3x3 and a pointwise 1x1:
-    9*in + in*out weights instead of 9*in*out, so the same parameters buy
-    much wider layers.
-    """
-    if separable and in_channels > 1:
-        return [nn.Conv2d(in_channels, in_channels, 3, stride=stride, padding=padding, groups=in_channels,
-                          bias=False),
-                nn.Conv2d(in_channels, out_channels, 1, bias=False)]
-    return [nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=padding, bias=False)]
-
-
-def conv_bn_act(in_channels, out_channels, activation, separable=False, stride=1, padding=0):
-    """A 3x3 conv, BatchNorm, the activation (ReLU by default)."""
-    return nn.Sequential(*conv_layers(in_channels, out_channels, separable, stride, padding),
+def conv_bn_act(in_channels, out_channels, activation):
+    """A 3x3 conv (no bias: the BatchNorm after it makes one redundant), BatchNorm, the activation."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, bias=False),
                          LayoutBatchNorm2d(out_channels), activation_layer(activation))
 
 
-def conv_pool_bn_act(in_channels, out_channels, activation, separable=False):
+def conv_pool_bn_act(in_channels, out_channels, activation):
     """A 3x3 conv, a 2x2 max-pool, then BatchNorm and the activation: the pooled map's element-wise
     work is a quarter of the conv's map's (see stem_layers)."""
-    return nn.Sequential(*conv_layers(in_channels, out_channels, separable), nn.MaxPool2d(2),
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, bias=False), nn.MaxPool2d(2),
                          LayoutBatchNorm2d(out_channels), activation_layer(activation))
 
 
 def stem_layers(stem, channels, activation=DEFAULT_ACTIVATION):
-    """28x28 to 13x13, three ways.
+    """28x28 to 13x13, two ways.
 
     pool:       conv 3x3, BatchNorm, ReLU on 26x26, then a 2x2 max-pool
     pool-first: conv 3x3, then the max-pool, then BatchNorm and ReLU on 13x13: the same kind of
                 features (a max commutes with ReLU, and with BatchNorm's scaling when it is
                 positive) for a quarter of the element-wise work, which dominates on a CPU
-    stride:     one stride-2 conv 3x3, BatchNorm, ReLU: cheapest, sees every other position
     """
     if stem == "pool":
         return [conv_bn_act(1, channels, activation), nn.MaxPool2d(2)]
-    if stem == "pool-first":
-        return [conv_pool_bn_act(1, channels, activation)]
-    return [conv_bn_act(1, channels, activation, stride=2)]
+    return [conv_pool_bn_act(1, channels, activation)]
 
 
-def body_layers(body, channels, separable, activation=DEFAULT_ACTIVATION):
-    """The four convs after the stem, from 13x13 to the map that is averaged, two ways.
-
-    valid:    four unpadded convs, 13x13 -> 11, 9, 7, 5
-    two-pool: two padded convs at 13x13, a 2x2 max-pool, two padded convs at 6x6: every conv
-              sees a whole map with its borders, and the last two see the digit at half the
-              resolution, where a 3x3 kernel covers twice the area
-    """
-    padding = 0 if body == "valid" else 1
-    convs = [conv_bn_act(c_in, c_out, activation, separable, padding=padding)
-             for c_in, c_out in zip(channels, channels[1:])]
-    return convs if body == "valid" else [*convs[:2], nn.MaxPool2d(2), *convs[2:]]
-
-
-def three_stage_layers(channels, separable, activation=DEFAULT_ACTIVATION):
-    """Nine padded convs, three at each of 28x28, 14x14 and 7x7, with a 2x2 max-pool between stages.
-
-    Every conv keeps its map's size, so the digit's borders are seen at every
-    depth, and the full-resolution stage can stay narrow (half the width by
-    default) because a conv at 28x28 costs four times one at 14x14.
-    """
-    layers, in_channels = [], 1
-    for stage in range(3):
-        if stage:
-            layers.append(nn.MaxPool2d(2))
-        for out_channels in channels[3 * stage:3 * stage + 3]:
-            layers.append(conv_bn_act(in_channels, out_channels, activation, separable, padding=1))
-            in_channels = out_channels
-    return layers
-
-
-def late_pool_layers(channels, separable, activation=DEFAULT_ACTIVATION):
-    """The default's five unpadded convs with the max-pool after the second: 26, 24 -> 12, 10, 8, 6.
-
-    Two convs, not one, see the full-resolution digit, so the second conv's
-    features are built from strokes before the pool halves them; the three
-    after it end on a 6x6 map. The second conv is pooled pool-first style
-    (conv, max-pool, BatchNorm, ReLU), as the default's stem is.
-    """
-    c1, c2, c3, c4, c5 = channels
-    return [conv_bn_act(1, c1, activation),
-            conv_pool_bn_act(c1, c2, activation, separable),
-            conv_bn_act(c2, c3, activation, separable), conv_bn_act(c3, c4, activation, separable),
-            conv_bn_act(c4, c5, activation, separable)]
-
-
-def channel_widths(width, body=DEFAULT_BODY):
-    """Channels of the 3x3 convs for a given base width: five, or nine for the three-stage body."""
-    if body == THREE_STAGE:
-        return [max(1, width // 2)] * 3 + [width] * 6
+def channel_widths(width):
+    """Channels of the five 3x3 convs for a given base width."""
     return [width, round(1.25 * width), 2 * width, 2 * width, 2 * width]
 
 
-def conv_count(body):
-    return 9 if body == THREE_STAGE else 5
-
-
 class Net(nn.Module):
-    def __init__(self, width=DEFAULT_WIDTH, dropout=DEFAULT_DROPOUT, channels=None, separable=False,
-                 stem=DEFAULT_STEM, body=DEFAULT_BODY, activation=DEFAULT_ACTIVATION):
+    def __init__(self, width=DEFAULT_WIDTH, dropout=DEFAULT_DROPOUT, channels=None, stem=DEFAULT_STEM,
+                 activation=DEFAULT_ACTIVATION):
         super().__init__()
-        if stem not in STEMS or body not in BODIES or activation not in ACTIVATIONS:
-            raise ValueError(f"Net needs a stem in {STEMS}, a body in {BODIES} and an activation in {ACTIVATIONS}")
-        self.channels = list(channels or channel_widths(width, body))
-        if len(self.channels) != conv_count(body):
-            raise ValueError(f"the {body} body takes {conv_count(body)} channel counts, not {len(self.channels)}")
-        if body in OWN_FIRST_CONV and stem != DEFAULT_STEM:
-            raise ValueError(f"the {body} body has its own first conv: it takes no other stem ({stem} was given)")
-        self.width, self.separable, self.stem, self.body = self.channels[0], separable, stem, body
-        self.activation = activation
+        if stem not in STEMS or activation not in ACTIVATIONS:
+            raise ValueError(f"Net needs a stem in {STEMS} and an activation in {ACTIVATIONS}")
+        self.channels = list(channels or channel_widths(width))
+        if len(self.channels) != 5:
+            raise ValueError(f"Net takes 5 channel counts, not {len(self.channels)}")
+        self.width, self.stem, self.activation = self.channels[0], stem, activation
         if activation != DEFAULT_ACTIVATION:
             # An activation has no weights, so a saved model names it here for layout_of; a
             # ReLU net saves none, as every model saved before this option existed.
             self.register_buffer("activation_index", torch.tensor(ACTIVATIONS.index(activation)))
-        if body == THREE_STAGE:
-            self.features = nn.Sequential(*three_stage_layers(self.channels, separable, activation))
-        elif body == LATE_POOL:
-            self.features = nn.Sequential(*late_pool_layers(self.channels, separable, activation))
-        else:
-            self.features = nn.Sequential(*stem_layers(stem, self.channels[0], activation),
-                                          *body_layers(body, self.channels, separable, activation))
+        # The four convs after the stem are unpadded: 13x13 -> 11, 9, 7, 5.
+        self.features = nn.Sequential(*stem_layers(stem, self.channels[0], activation),
+                                      *(conv_bn_act(c_in, c_out, activation)
+                                        for c_in, c_out in zip(self.channels, self.channels[1:])))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Conv2d(self.channels[-1], 10, kernel_size=1)
@@ -238,22 +156,15 @@ class Net(nn.Module):
 
     def layout(self):
         """The keyword arguments that rebuild this layout: what a fingerprint and a checkpoint need."""
-        return {"channels": self.channels, "separable": self.separable, "stem": self.stem, "body": self.body,
-                "activation": self.activation}
+        return {"channels": self.channels, "stem": self.stem, "activation": self.activation}
 
 
 def layout_of(state_dict):
     """Net's keyword arguments for a saved state_dict, read off the weights' names and shapes.
 
     Each block ends in a BatchNorm, whose weight has one entry per output
-    channel; a depthwise conv (one input channel per group) marks a separable
-    net. A max-pool is the one module without weights, so a BatchNorm right
-    after one marks a block pooled pool-first style: the first block of the
-    pool-first stem, the second of the late-pool body. A stride-2 stem has a
-    conv where the pool stem has its max-pool, and the body is the one whose
-    layers, after that stem, add up to as many modules as the weights' last
-    index shows (the two-pool body has one more, its pool). Nine BatchNorms
-    mark the three-stage body, which has no separate stem. The activation is
+    channel. A max-pool is the one module without weights, so a BatchNorm
+    right after the first conv marks the pool-first stem. The activation is
     the one thing saved by name (Net's activation_index); without it, ReLU.
     """
     def in_order(key):
@@ -262,25 +173,9 @@ def layout_of(state_dict):
     features = {key: value for key, value in state_dict.items() if key.startswith("features.")}
     norms = sorted((key for key, value in features.items() if key.endswith(".weight") and value.dim() == 1),
                    key=in_order)
-    separable = any(value.dim() == 4 and value.shape[1] == 1 and not key.startswith("features.0.")
-                    for key, value in features.items())
-
-    def norm_follows_pool(block):
-        norm = next((key for key in norms if key.startswith(f"features.{block}.")), None)
-        return norm is not None and f"features.{block}.{int(norm.split('.')[2]) - 1}.weight" not in features
-
-    stem = ("pool-first" if norm_follows_pool(0)
-            else "stride" if "features.1.0.weight" in features else "pool")
     channels = [features[key].shape[0] for key in norms]
-    found = {"channels": channels, "separable": separable, "activation": saved_activation(state_dict)}
-    if len(channels) == conv_count(THREE_STAGE):
-        return {**found, "stem": DEFAULT_STEM, "body": THREE_STAGE}
-    if norm_follows_pool(1):
-        return {**found, "stem": DEFAULT_STEM, "body": LATE_POOL}
-    module_count = 1 + max((int(key.split(".")[1]) for key in features), default=0)
-    body = next((body for body in BODIES if len(channels) == 5 and module_count ==
-                 len(stem_layers(stem, channels[0])) + len(body_layers(body, channels, separable))), DEFAULT_BODY)
-    return {**found, "stem": stem, "body": body}
+    stem = "pool-first" if "features.0.2.weight" in features else "pool"
+    return {"channels": channels, "stem": stem, "activation": saved_activation(state_dict)}
 
 
 def saved_activation(state_dict):

@@ -1,5 +1,11 @@
-"""PNG figures of a run: training curves, confusion matrix, misclassified digits."""
+"""PNG figures of a run: training curves, confusion matrix, misclassified digits.
+
+    python plots.py RUN/metrics.json     draws RUN/curves.png again from a run's record
+"""
 import io
+import json
+import sys
+from pathlib import Path
 
 import matplotlib
 
@@ -64,3 +70,16 @@ def plot_misclassified(images, true_labels, predicted, confidence, path, columns
     fig.suptitle("Misclassified test digits: true → predicted (confidence)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def main(paths):
+    """curves.png beside each metrics.json: tracked runs keep their numbers, not their pictures."""
+    for path in map(Path, paths):
+        metrics = json.loads(path.read_text())
+        eval_name = "val" if "val_accuracy" in metrics else "test"
+        plot_training_curves(metrics["history"], path.with_name("curves.png"), eval_name)
+        print(f"Wrote {path.with_name('curves.png')}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or sys.exit("usage: python plots.py RUN/metrics.json [...]"))

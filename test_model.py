@@ -70,15 +70,9 @@ def test_width_trades_parameters():
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
 
 
-@pytest.mark.parametrize("layout", [dict(width=5), dict(stem="pool-first"), dict(stem="stride"),
-                                    dict(channels=[8, 16, 32, 32, 32], separable=True), dict(width=6, separable=True, stem="stride"),
-                                    dict(body="two-pool"), dict(body="two-pool", stem="pool"),
-                                    dict(channels=[6, 8, 12, 14, 14], body="two-pool", separable=True),
-                                    dict(body="three-stage"),
-                                    dict(channels=[4, 4, 6, 8, 8, 8, 10, 10, 12], body="three-stage", separable=True),
-                                    dict(body="late-pool"), dict(channels=[8, 16, 24, 32, 32], body="late-pool",
-                                                                 separable=True),
-                                    dict(activation="silu"), dict(body="three-stage", activation="gelu")])
+@pytest.mark.parametrize("layout", [dict(width=5), dict(stem="pool"), dict(channels=[6, 8, 12, 14, 14], stem="pool"),
+                                    dict(channels=[8, 10, 12, 12, 14], activation="gelu"),
+                                    dict(activation="silu", stem="pool")])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))
@@ -103,17 +97,10 @@ def test_a_relu_net_saves_no_activation_as_models_saved_before_the_option():
     assert layout_of(torch.load(Path(__file__).parent / "mnist_net.pt", weights_only=True))["activation"] == "relu"
 
 
-def test_separable_convs_cost_fewer_parameters_and_multiply_adds():
-    full, separable = Net(width=8), Net(width=8, separable=True)
-    assert count_parameters(separable) < count_parameters(full) / 2
-    assert multiply_adds_per_image(separable) < multiply_adds_per_image(full)
-
-
-def test_late_pool_spends_the_same_parameters_at_higher_resolution():
-    default, late = Net(), Net(body="late-pool")
-    assert count_parameters(late) == count_parameters(default)
-    assert multiply_adds_per_image(late) > 1.5 * multiply_adds_per_image(default)
-    assert late.features(torch.zeros(1, 1, 28, 28)).shape[-2:] == (6, 6)
+def test_the_pool_first_stem_has_the_same_parameters_for_a_quarter_of_the_elementwise_work():
+    first, late = Net(), Net(stem="pool")
+    assert count_parameters(first) == count_parameters(late)
+    assert first.features[0](torch.zeros(1, 1, 28, 28)).shape == late.features[:2](torch.zeros(1, 1, 28, 28)).shape
 
 
 @pytest.mark.parametrize("channels", [10, 16])

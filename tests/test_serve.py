@@ -14,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
 import data
 import mnist_99_4
+import use
 import server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,14 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def model():
-    return mnist_99_4.load_trained_model(ROOT / "mnist_net.pt", mnist_99_4.torch.device("cpu"))
+    return use.load_trained_model(ROOT / "mnist_net.pt", torch.device("cpu"))
 
 
 @pytest.fixture(scope="module")
 def address(model):
     """A server on a free port, in a thread, as `serve` runs it."""
-    cpu = mnist_99_4.torch.device("cpu")
-    web = server.make_server(lambda digit: mnist_99_4.digit_probabilities(model, digit, cpu).tolist(), port=0)
+    cpu = torch.device("cpu")
+    web = server.make_server(lambda digit: use.digit_probabilities(model, digit, cpu).tolist(), port=0)
     thread = threading.Thread(target=web.serve_forever, daemon=True)
     thread.start()
     yield server.address(web)

@@ -9,9 +9,11 @@ import torch
 
 import data
 import mnist_99_4
+import use
+from model import Net
 from digit_pictures import STYLES
 
-SHIPPED = mnist_99_4.SHIPPED_WEIGHTS
+SHIPPED = use.SHIPPED_WEIGHTS
 CPU = torch.device("cpu")
 
 
@@ -23,9 +25,9 @@ def test_set(mnist_dir):
 def test_shipped_weights_reach_99_4_on_the_real_test_set(test_set):
     images, labels = test_set
     state = torch.load(SHIPPED, weights_only=True)
-    net = mnist_99_4.Net()
+    net = Net()
     net.load_state_dict(state)
-    log_probs = mnist_99_4.predict_batches(net, images, CPU)
+    log_probs = use.predict_batches(net, images, CPU)
     accuracy = 100 * (log_probs.argmax(1) == labels).float().mean().item()
     assert accuracy >= 99.4
 
@@ -78,7 +80,7 @@ def test_onnx_export_agrees_with_pytorch_on_real_digits(tmp_path, test_set):
     images = data.normalize(test_set[0][:1000]).unsqueeze(1)
     session = ort.InferenceSession(str(onnx_path))
     onnx_out = session.run(None, {"image": images.numpy()})[0]
-    net = mnist_99_4.load_trained_model(SHIPPED, CPU)
+    net = use.load_trained_model(SHIPPED, CPU)
     with torch.no_grad():
         torch_out = net(images).numpy()
     assert onnx_out.shape == (1000, 10)

@@ -1,0 +1,185 @@
+"""A training run's records: its folder, log, fingerprint, atomic saves and resume checkpoint.
+
+A run writes into its --out folder (default: a new folder in runs/):
+
+    train.log      the log as printed
+    metrics.json   the final accuracy, the recipe, the fingerprint, the commit, every epoch
+    model.pt       the final weights (a state_dict of model.Net)
+    curves.png     loss and accuracy per epoch (python plots.py METRICS_JSON draws it again)
+    checkpoint.pt  while the run is under way: the state before the current epoch, for --resume
+
+Every file is written whole or not at all, so a crash never leaves half a file.
+"""
+import contextlib
+import hashlib
+import io
+import json
+import os
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import data
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class RunLog:
+    """Prints a line and appends it to the run's log file.
+
+    A new run starts the file afresh, so a reused --out folder never mixes
+    two runs in one log; a resumed run (continue_file=True) adds to it.
+    """
+
+    def __init__(self, path, continue_file=False):
+        self.path = path
+        if not continue_file:
+            path.write_text("")
+
+    def __call__(self, message=""):
+        tqdm.write(message)
+        with open(self.path, "a") as f:
+            f.write(message + "\n")
+
+
+class PhaseTimer:
+    """Wall-clock seconds per phase of a run, so the log shows where the time went."""
+
+    def __init__(self, **already):
+        self.seconds = dict(already)
+
+    @contextlib.contextmanager
+    def __call__(self, phase):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+
+def save_atomically(obj, path):
+    """torch.save, or JSON for a .json path, written whole or not at all."""
+    path = Path(path)
+    if path.suffix == ".json":
+        payload = (json.dumps(obj, indent=2) + "\n").encode()
+    else:
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        payload = buffer.getvalue()
+    data.write_atomically(path, payload)
+
+
+def output_folder(out):
+    """--out, or a new dated folder in runs/; created, and proven to take files before any work starts."""
+    if out:
+        path = Path(out)
+    else:
+        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+        path, n = Path("runs") / stamp, 1
+        while path.exists():
+            n += 1
+            path = Path("runs") / f"{stamp}_{n}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
+    return path
+
+
+# ---------------------------------------------------------------- what a run is
+
+
+def fingerprint(recipe):
+    """A short hash of a run's recipe (its settings and its network's layout): equal fingerprints, same
+    training. Seed tables find finished runs by it (benchmarks/seeds.py)."""
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path):
+    """The first 16 hex digits of a file's SHA-256; None if it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def git_commit():
+    """The commit of this program's checkout, '-dirty' if tracked files differ from it; None outside git."""
+    try:
+        result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                                cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+# ---------------------------------------------------------------- resume
+
+
+def rng_state(generator, device):
+    state = {"torch": torch.get_rng_state(), "generator": generator.get_state(), "device": device.type}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state, generator, device, reseed):
+    """Continue the random streams of an interrupted run. A generator's state only fits a generator of
+    its own kind (a CUDA one is 16 bytes, a CPU one 5 KB): on another kind of device the batch
+    generator is reseeded with `reseed` instead; returns a note saying so, or None."""
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    saved_on = state.get("device", "cuda" if "cuda" in state else "cpu")
+    if saved_on == device.type:
+        generator.set_state(state["generator"])
+        return None
+    generator.manual_seed(reseed)
+    return (f"The run began on {saved_on} and goes on on {device.type}, whose batch order and augmentation "
+            f"cannot continue the other's: from here they are drawn afresh, so the numbers will differ a "
+            f"little from an uninterrupted run's")
+
+
+def load_resume_checkpoint(path):
+    """The saved state of an interrupted run, or a UsageError saying why not.
+
+    weights_only=True: the state is tensors, numbers, strings and lists, so a
+    file that would run code when unpickled is refused, not run.
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UsageError(f"--resume {path}: no such file") from None
+    except Exception:
+        raise UsageError(f"--resume {path}: not a checkpoint written by this program") from None
+    if not isinstance(checkpoint, dict) or not {"args", "epoch", "model", "rng"} <= checkpoint.keys():
+        raise UsageError(f"--resume {path}: a PyTorch file, but not a training checkpoint of this program")
+    return checkpoint
+
+
+def resumed_settings(args, given_flags, checkpoint, may_change, notes):
+    """The interrupted run's settings, with those flags given now that are in `may_change`; any other
+    flag that would change the run is refused."""
+    saved = checkpoint["args"]
+    for dest in sorted(given_flags - {"resume"}):
+        flag = "--" + dest.replace("_", "-")
+        if dest in may_change:
+            notes.append(f"Resuming with {flag} {getattr(args, dest)} as asked (the run used "
+                         f"{saved.get(dest)}): it changes where the run happens, not its numbers")
+        elif dest == "out":
+            raise UsageError(f"--resume continues in the checkpoint's own folder; leave out {flag}")
+        elif getattr(args, dest) != saved.get(dest):
+            raise UsageError(f"--resume: {flag} {getattr(args, dest)} would change the run it continues "
+                             f"(trained with {saved.get(dest)}); leave it out")
+    kept = {dest: getattr(args, dest) for dest in given_flags & may_change}
+    merged = {**vars(args), **{key: value for key, value in saved.items() if key in vars(args)}, **kept}
+    return type(args)(**{**merged, "resume": args.resume, "out": str(Path(args.resume).parent)})

@@ -1,0 +1,245 @@
+"""Using a trained model: `evaluate`, `predict`, `serve` and `export`, and what training shares with them
+(the device, loading weights, batched prediction).
+
+    python mnist_99_4.py evaluate         test accuracy, per-class accuracy, confusion matrix
+    python mnist_99_4.py predict IMG...   read digits from your own images (photos too)
+    python mnist_99_4.py serve            a page to draw a digit on and watch the model read it
+    python mnist_99_4.py export --onnx F  write the trained model as ONNX
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import data
+import digit_image
+from model import Net, count_parameters, layout_of
+from runs import UsageError
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
+EVAL_BATCH = 500  # no backward pass, so large batches
+
+
+def pick_device(requested):
+    """The device to use: the one asked for if present, else CUDA, MPS or CPU."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    if requested == "mps" and not has_mps:
+        raise UsageError("--device mps was asked for, but Apple's MPS is not available here")
+    return torch.device(requested)
+
+
+def memory_format(device):
+    """channels_last on CPU, where oneDNN runs such convolutions directly and the default layout takes a
+    slower path (model.LayoutBatchNorm2d covers the one layer it slows); the default layout elsewhere."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def shown_path(path):
+    """`path` relative to the working directory where it can be, so nothing prints this machine's layout."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def load_trained_model(path, device):
+    """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
+
+    The layout is read off the weights, so a model trained with any --width,
+    --channels, --stem or --activation loads. Anything else is refused with a
+    message that says what it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise UsageError(f"{path}: not a PyTorch checkpoint (torch.load cannot read it)") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a resumable training checkpoint
+    try:
+        layout = layout_of(state)
+    except (AttributeError, TypeError, ValueError):  # not a dict of tensors
+        layout = None
+    if not layout or len(layout["channels"]) != 5:
+        raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
+    try:
+        model = Net(**layout)
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"{path}: the weights of a different architecture than model.Net "
+                         f"(channels {layout['channels']}); was it trained with another version?") from None
+    return model.to(device, memory_format=memory_format(device)).eval()
+
+
+@torch.no_grad()
+def predict_batches(model, images, device, batch_size=EVAL_BATCH):
+    """Log-probabilities (N, 10) for uint8 images (N, 28, 28), in float32."""
+    model.eval()
+    outputs = [model(data.normalize(images[i:i + batch_size].to(device)).unsqueeze(1)
+                     .contiguous(memory_format=memory_format(device))).float().cpu()
+               for i in range(0, len(images), batch_size)]
+    return torch.cat(outputs)
+
+
+def evaluate(model, images, labels, device):
+    """Mean loss and accuracy (%) of `model` on a labelled set."""
+    log_probs = predict_batches(model, images, device)
+    labels = labels.cpu()
+    loss = F.nll_loss(log_probs, labels).item()
+    accuracy = 100 * (log_probs.argmax(1) == labels).float().mean().item()
+    return loss, accuracy
+
+
+def digit_probabilities(model, digit, device):
+    """The ten probabilities for one 28x28 uint8 digit from digit_image: predict and serve share it."""
+    return predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def evaluate_command(args):
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    data.prepare_mnist(args.data_dir)
+    images, labels = data.load_mnist(args.data_dir, train=False)
+    log_probs = predict_batches(model, images, device)
+    predicted = log_probs.argmax(1)
+    confusion = torch.zeros(10, 10, dtype=torch.long)
+    confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
+    accuracy = 100 * (predicted == labels).float().mean().item()
+
+    print(f"{args.checkpoint}: {count_parameters(model):,} parameters, channels {model.channels}, "
+          f"activation {model.activation}")
+    print(f"Test accuracy: {accuracy:.2f}% ({int((predicted == labels).sum()):,} of {len(labels):,})")
+    print("Per class:  " + "  ".join(f"{d}: {100 * confusion[d, d] / confusion[d].sum():.2f}%"
+                                     for d in range(10)))
+    print("Confusion matrix (rows: true digit, columns: predicted):")
+    print("      " + "".join(f"{d:>6}" for d in range(10)))
+    for d in range(10):
+        print(f"{d:>6}" + "".join(f"{int(c):>6}" for c in confusion[d]))
+    if args.confusion_png or args.errors_png:
+        import plots  # matplotlib is slow to import: only when a picture is asked for
+    if args.confusion_png:
+        plots.plot_confusion_matrix(confusion, args.confusion_png)
+        print(f"Wrote {args.confusion_png}")
+    if args.errors_png:
+        wrong = (predicted != labels).nonzero().flatten()[:args.max_errors]
+        confidence = log_probs[wrong].exp().max(1).values
+        plots.plot_misclassified(images[wrong], labels[wrong], predicted[wrong], confidence, args.errors_png)
+        print(f"Wrote {args.errors_png} ({len(wrong)} of {int((predicted != labels).sum())} errors)")
+    return 0
+
+
+def seen_image_path(path):
+    """Where --show-crop writes what the model saw: beside the input, photo.jpg -> photo.seen.png."""
+    path = Path(path)
+    return path.with_name(path.stem + ".seen.png")
+
+
+def predict_command(args):
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    failures = 0
+    for path in args.images:
+        try:
+            digit = digit_image.load_digit(path)
+        except (OSError, ValueError) as error:  # missing, unreadable, not an image, no ink
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            print(f"{path}: error: {reason}", file=sys.stderr)
+            failures += 1
+            continue
+        probs = digit_probabilities(model, digit, device)
+        top = probs.topk(args.top_k)
+        line = f"{path}: " + ", ".join(f"{int(d)} ({100 * p:.1f}%)" for p, d in zip(top.values, top.indices))
+        if args.show_crop:
+            seen_path = seen_image_path(path)
+            data.write_atomically(seen_path, digit_image.png_bytes(digit))
+            line += f"   (the model saw {seen_path})"
+        print(line)
+    return 1 if failures else 0
+
+
+def serve_command(args):
+    import server  # the web page's imports are only paid for by `serve`
+
+    device = pick_device(args.device)
+    model = load_trained_model(args.checkpoint, device)
+    try:
+        web = server.make_server(lambda digit: digit_probabilities(model, digit, device).tolist(),
+                                 args.host, args.port)
+    except OSError as error:  # port taken, address not on this machine
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    print(f"Reading digits with {shown_path(args.checkpoint)} on {device}. Open {server.address(web)} "
+          "in a browser; Ctrl-C stops.", flush=True)
+    try:
+        web.serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopped")
+    finally:
+        web.server_close()
+    return 0
+
+
+def export_command(args):
+    # The default layout: ONNX has no memory formats, and tracing channels_last weights pins the batch size.
+    model = load_trained_model(args.checkpoint, torch.device("cpu")).to(memory_format=torch.contiguous_format)
+    example = data.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
+    onnx_program = torch.onnx.export(model, (example,), input_names=["image"], output_names=["log_probs"],
+                                     dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
+                                     verbose=False)
+    data.write_atomically(args.onnx, onnx_program.model_proto.SerializeToString())
+    print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, normalized as model.py says; "
+          f"output 'log_probs' (N, 10)")
+    return 0
+
+
+COMMANDS = {"evaluate": evaluate_command, "predict": predict_command, "serve": serve_command,
+            "export": export_command}
+
+
+def port_number(text):
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, not {text}")
+    return value
+
+
+def add_commands(add_command, device, data_dir):
+    """The four commands' parsers; `add_command(name, help, parents)` makes one, `device` and `data_dir`
+    are the shared flags' parent parsers."""
+    checkpoint = argparse.ArgumentParser(add_help=False)
+    checkpoint.add_argument("--checkpoint", default=shown_path(SHIPPED_WEIGHTS), metavar="PATH",
+                            help="trained weights, a model.pt of a run (default: the shipped mnist_net.pt)")
+
+    evaluate = add_command("evaluate", "test accuracy, per-class accuracy, confusion matrix",
+                           [checkpoint, device, data_dir])
+    evaluate.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
+    evaluate.add_argument("--errors-png", metavar="PNG", help="also draw misclassified digits here")
+    evaluate.add_argument("--max-errors", type=int, default=64, metavar="N",
+                          help="at most this many digits in --errors-png (default: 64)")
+
+    predict = add_command("predict", "read the digit in each image file", [checkpoint, device])
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, ... of any size")
+    predict.add_argument("--top-k", type=int, default=1, choices=range(1, 11), metavar="K",
+                         help="show the K likeliest digits (default: 1)")
+    predict.add_argument("--show-crop", action="store_true",
+                         help="write the 28x28 image the model saw beside each input, as NAME.seen.png")
+
+    serve = add_command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=port_number, default=8000,
+                       help="port to listen on; 0 picks a free one (default: 8000)")
+
+    export = add_command("export", "write the trained model as ONNX", [checkpoint])
+    export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
