@@ -178,14 +178,14 @@ def build_model(args):
                activation=args.activation)
 
 
-def recipe_fingerprint(args):
+def recipe_fingerprint(args, build=None):
     """runs.fingerprint of the settings that decide the numbers, and of the network's layout.
 
-    It builds the network to read its layout. Called right after the run's own model is built, its
+    It builds the network (with `build`, else build_model) to read its layout. Called right after the run's own model is built, its
     draws from the global random generator come before dropout's, as in every recorded run.
     """
     recipe = {key: getattr(with_schedule(args), key) for key in DEFAULTS if key not in NOT_RECIPE}
-    recipe.update(RETIRED, **build_model(args).layout(), width=None)  # the layout names the width
+    recipe.update(RETIRED, **(build or build_model)(args).layout(), width=None)  # the layout names the width
     recipe = {key: value for key, value in recipe.items() if UNUSED.get(key, object()) != value}
     if "teacher_weights" in recipe:  # the weights themselves, wherever the file is
         digests = [runs.file_digest(path) for path in distill.teacher_files(recipe["teacher_weights"])]

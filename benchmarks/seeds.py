@@ -27,6 +27,7 @@ benchmarks/results/), then prints the table.
 """
 import argparse
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -51,21 +52,21 @@ import runs  # noqa: E402
 LABEL_LENGTH = 30  # a run folder's label at most: every tracked path stays under 100 characters
 
 
-def run_training(run_dir, *train_args, threads=None, program_dir=ROOT):
-    """`python mnist_99_4.py ARGS --out RUN_DIR` in a fresh process; returns its metrics.json.
+def run_training(run_dir, *train_args, threads=None, program_dir=ROOT, program="mnist_99_4.py"):
+    """`python PROGRAM ARGS --out RUN_DIR` in a fresh process; returns its metrics.json.
 
     `threads` sets OMP_NUM_THREADS for the run (default: PyTorch's own choice).
     `program_dir` is the checkout whose mnist_99_4.py runs (benchmarks/speed.py
     runs an older one); RUN_DIR is relative to it. A failed run ends this
     program with the run's last line of error output.
     """
-    command = [sys.executable, "mnist_99_4.py", *train_args, "--out", str(run_dir)]
+    command = [sys.executable, program, *train_args, "--out", str(run_dir)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     result = subprocess.run(command, cwd=program_dir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         last_line = (result.stderr.strip().splitlines() or ["no message"])[-1]
-        sys.exit(f"error: python mnist_99_4.py {' '.join(train_args)} failed: {last_line}")
+        sys.exit(f"error: python {program} {' '.join(train_args)} failed: {last_line}")
     return json.loads((Path(program_dir) / run_dir / "metrics.json").read_text())
 
 
@@ -81,8 +82,19 @@ def program_at(commit, folder):
     return Path(folder)
 
 
-def expected_fingerprint(train_args, program_dir=ROOT):
+def research_program(path):
+    """A research program's module (benchmarks/reparam.py, say): it trains through mnist_99_4 and
+    says the fingerprint of its runs with a fingerprint(train_args) of its own."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def expected_fingerprint(train_args, program_dir=ROOT, program="mnist_99_4.py"):
     """The fingerprint the program in `program_dir` will record for a run with these flags."""
+    if program != "mnist_99_4.py":
+        return research_program(program).fingerprint(train_args)
     if program_dir == ROOT:
         return mnist_99_4.recipe_fingerprint(mnist_99_4.build_parser().parse_args(["train", *train_args]))
     # An older program computed it in its own way (mnist_99_4.fingerprint, in every commit that has seeds.py).
@@ -108,7 +120,7 @@ def finished_runs(out):
     return found
 
 
-def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None):
+def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, program="mnist_99_4.py"):
     """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json.
 
     A finished run of this recipe, seed and --val is reused: in run_dir, else in any folder beside
@@ -117,7 +129,7 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None):
     run_dir with the fingerprint added to its name.
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
-    fingerprint = expected_fingerprint(run_args, program_dir)
+    fingerprint = expected_fingerprint(run_args, program_dir, program)
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
     elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
@@ -126,7 +138,7 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None):
             return metrics
     target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
     if program_dir == ROOT:
-        return run_training(target, *run_args, threads=threads)
+        return run_training(target, *run_args, threads=threads, program=program)
     run_training(target, *run_args, threads=threads, program_dir=program_dir)  # then into this checkout
     shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
     return json.loads((ROOT / target / "metrics.json").read_text())
@@ -206,6 +218,9 @@ def main():
                         help="folder for the table, the JSON and every run, relative to the repository "
                              "(default: benchmarks/results)")
     parser.add_argument("--name", default="seeds", help="file name stem (default: seeds)")
+    parser.add_argument("--program", default="mnist_99_4.py", metavar="PATH",
+                        help="the training program, relative to the repository: a research one such as "
+                             "benchmarks/reparam.py takes mnist_99_4.py's flags and its own (default: mnist_99_4.py)")
     parser.add_argument("--commit", metavar="REV",
                         help="run the program as it was at this commit, as the research record's older "
                              "tables did (default: this checkout's)")
@@ -222,7 +237,7 @@ def main():
         program_dir = program_at(args.commit, Path(scratch) / "program") if args.commit else ROOT
         futures = {(i, seed): pool.submit(train, configs[i], seed, args.val,
                                           out / "runs" / run_name(configs[i], seed, args.val), threads,
-                                          program_dir, finished)
+                                          program_dir, finished, args.program)
                    for i, seed in jobs}
         for (i, seed), future in futures.items():
             results[i, seed] = metrics = future.result()
