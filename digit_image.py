@@ -7,13 +7,16 @@ light paper, anywhere on a large canvas, and a phone photo adds uneven light,
 ruled or squared lines and coloured ink. `load_digit` undoes all that the way
 document scanners do:
 
-1. find the ink: the paper is estimated locally (a morphological closing,
-   which removes strokes thinner than its window and keeps the slow changes of
-   light), and ink is what is darker than its own paper, relatively, in the
-   colour channel where it stands out most;
+1. find the ink: which of ink and paper is the lighter is read off the paper
+   around the digit, the image's border (or given: the draw page's canvas is
+   dark ink on white); the paper is estimated locally (a morphological
+   closing, which removes strokes thinner than its window and keeps the slow
+   changes of light), and ink is what is darker than its own paper,
+   relatively, in the colour channel where it stands out most;
 2. keep the digit: long thin horizontal or vertical runs are ruled or squared
    lines and go; of the remaining strokes, the largest connected one and the
-   pieces near it stay, specks and lines that touch the frame go;
+   pieces near it stay (a stroke that runs off the frame too), specks and
+   page edges go;
 3. crop to the digit, scale its longer side to 20 pixels, centre its mass.
 """
 import io
@@ -31,6 +34,10 @@ LINE_WIDTH = 1 / 150    # of the longer side: ...if it is also thinner than this
 STROKE_GAP = 1 / 200    # of the longer side: pieces of ink this close are one stroke
 PIECE_SHARE = 0.1       # a piece smaller than this share of the largest stroke is a speck
 EDGE_SOFTNESS = 2       # pixels of anti-aliased ink kept around each kept stroke
+BORDER = 1 / 20         # of each side: the frame of the image whose pixels are taken for paper
+PAPER_AT_END = 0.25     # paper this near an end of the image's brightness range settles which is ink
+PAGE_EDGE = 0.8         # a piece along the frame spanning this share of a side is a page's edge, not a stroke
+MAX_PIXELS = 50_000_000  # a 14000x14000 image is refused: far beyond any photo, and 600 MB to decode
 DIGIT_BOX = 20          # MNIST's size-normalized box, in pixels
 FIELD = 28
 
@@ -63,18 +70,32 @@ def local_paper(channel, window):
 def light_ink(gray, window):
     """Whether the ink is lighter than the paper (chalk, MNIST itself) rather than darker.
 
-    Ink is what stands out from its surroundings most: compared with the local mean, the strongest
-    departures are bright for light ink and dark for dark ink, however a shadow dims the paper.
+    The paper is what the image's border mostly is. Where it lies near one end of the image's range
+    of brightness (a drawing, a scan, MNIST itself), the ink is at the other end; this is decided
+    first, because strokes can hold small holes of paper that stand out from them more than the
+    strokes do. Where a shadow spreads the paper over the range, ink is what departs most from its
+    surroundings: the strongest departures from the local mean are bright for light ink and dark
+    for dark ink, however a shadow dims the paper.
     """
-    detail = ndimage.uniform_filter(gray, size=3) - ndimage.uniform_filter(gray, size=window)  # 3x3: not noise
+    height, width = gray.shape
+    edge = max(1, round(min(height, width) * BORDER))
+    frame = np.concatenate([gray[:edge].ravel(), gray[-edge:].ravel(), gray[:, :edge].ravel(),
+                            gray[:, -edge:].ravel()])
+    smooth = ndimage.uniform_filter(gray, size=3)  # 3x3: not noise
+    darkest, lightest = smooth.min(), smooth.max()
+    paper = (np.median(frame) - darkest) / max(lightest - darkest, 1e-6)  # 0: at the dark end, 1: the light
+    if paper > 1 - PAPER_AT_END or paper < PAPER_AT_END:
+        return paper < PAPER_AT_END
+    detail = smooth - ndimage.uniform_filter(gray, size=window)
     return detail.max() > -detail.min()
 
 
-def ink_map(image):
+def ink_map(image, ink=None):
     """Ink strength per pixel, 0 (paper) to 1, as a float array.
 
     A transparent image's ink is where it is opaque. Otherwise the image is
-    turned into dark ink on light paper (inverted if the ink is the light part), and
+    turned into dark ink on light paper (inverted if the ink is the light part:
+    `ink` "light" or "dark" when it is known, else read off the border), and
     ink is how much darker a pixel is than its local paper, relatively, in
     its darkest channel: a shadow dims paper and ink alike, and blue or red
     ink is dark in the channels of the other colours.
@@ -86,9 +107,12 @@ def ink_map(image):
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     gray = rgb.mean(axis=2)
     window = max(7, round(max(gray.shape) * PAPER_WINDOW) | 1)
-    if light_ink(gray, window):
+    if ink == "light" or (ink is None and light_ink(gray, window)):
         rgb = 1.0 - rgb
-    paper = np.stack([local_paper(rgb[..., c], window) for c in range(3)], axis=-1)
+    if image.mode in ("L", "LA") or (np.array_equal(rgb[..., 0], rgb[..., 1])
+                                     and np.array_equal(rgb[..., 1], rgb[..., 2])):
+        rgb = rgb[..., :1]  # grey, as a drawing is: one channel's work, not three
+    paper = np.stack([local_paper(rgb[..., c], window) for c in range(rgb.shape[2])], axis=-1)
     darkness = (paper - rgb) / np.maximum(paper, 0.05)
     return np.clip(darkness, 0, 1).max(axis=2)
 
@@ -129,6 +153,11 @@ def digit_strokes(ink, strongest):
     def touches_frame(box):
         return box[0].start == 0 or box[1].start == 0 or box[0].stop == height or box[1].stop == width
 
+    def page_edge(box):
+        """Along the frame and most of a side long: the edge of a page or a table, not a stroke."""
+        return touches_frame(box) and (box[0].stop - box[0].start >= PAGE_EDGE * height
+                                       or box[1].stop - box[1].start >= PAGE_EDGE * width)
+
     # The digit is the largest piece clear of the frame, unless only frame-touching ink is substantial
     # (a drawing that fills its canvas).
     inside = [i for i in range(count) if not touches_frame(boxes[i])]
@@ -143,8 +172,10 @@ def digit_strokes(ink, strongest):
         gap_x = max(main_box[1].start - box[1].stop, box[1].start - main_box[1].stop, 0)
         return max(gap_y, gap_x) < 0.5 * reach
 
+    # A stroke that runs off the frame (a 7's bar drawn past the edge) belongs to the digit when it is
+    # near it; a page's edge does not.
     keep = [i for i in range(count) if i == main or (sizes[i] >= PIECE_SHARE * sizes[main]
-                                                       and near_main(boxes[i]) and not touches_frame(boxes[i]))]
+                                                       and near_main(boxes[i]) and not page_edge(boxes[i]))]
     return np.isin(labels, np.array(keep) + 1)
 
 
@@ -190,16 +221,24 @@ def png_bytes(digit):
     return buffer.getvalue()
 
 
-def load_digit(path):
+def load_digit(path, ink=None):
     """A (28, 28) uint8 array, white digit on black, from an image file (or file object) of any size.
 
-    Raises OSError when the file cannot be read, ValueError when it is not an
-    image, and NoDigitError (a ValueError) when it holds no ink.
+    `ink` is "dark" or "light" when it is known (the draw page's canvas is dark on white); by
+    default it is read off the image. Raises OSError when the file cannot be read, ValueError when
+    it is not an image or is too large, and NoDigitError (a ValueError) when it holds no ink.
     """
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:  # refused before its pixels are decoded
+                raise ValueError(f"the image is {image.width}x{image.height} pixels; the limit is "
+                                 f"{MAX_PIXELS // 1_000_000} million")
             image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
             image.load()
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its 89-megapixel warning
+        raise ValueError(f"the image is too large: over {MAX_PIXELS // 1_000_000} million pixels") from None
     except UnidentifiedImageError:
-        raise ValueError("not an image PIL can read (PNG, JPEG, BMP, ...)") from None
-    return fit_in_field(crop_to_digit(ink_map(working_copy(image))))
+        raise ValueError("not an image file that can be read (PNG, JPEG, BMP, ...)") from None
+    except SyntaxError as error:  # what Pillow raises for some broken files
+        raise ValueError(f"a broken image file ({error})") from None
+    return fit_in_field(crop_to_digit(ink_map(working_copy(image), ink)))

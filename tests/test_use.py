@@ -86,3 +86,26 @@ def test_onnx_export_agrees_with_pytorch_on_real_digits(tmp_path, test_set):
     assert onnx_out.shape == (1000, 10)
     assert np.abs(onnx_out - torch_out).max() < 1e-4
     assert (onnx_out.argmax(1) == torch_out.argmax(1)).all()
+
+
+def thick_small_eight(size=280):
+    """A small 8 in thick strokes on a white canvas: its loops are small holes of paper inside the ink."""
+    from PIL import Image, ImageDraw
+    image = Image.new("L", (size, size), 255)
+    pen = ImageDraw.Draw(image)
+    for cy, r in ((0.4, 0.075), (0.57, 0.095)):
+        pen.ellipse([size * (0.5 - r), size * (cy - r), size * (0.5 + r), size * (cy + r)], outline=0, width=16)
+    return image
+
+
+def test_polarity_is_read_off_the_paper_around_the_digit_not_the_holes_in_its_strokes(tmp_path, test_set, capsys):
+    import digit_image
+    eight = thick_small_eight()
+    gray = np.asarray(eight, dtype=np.float32) / 255
+    assert not digit_image.light_ink(gray, 47)  # dark ink on white, however its holes stand out
+    mnist = test_set[0][0].numpy().astype(np.float32) / 255
+    assert digit_image.light_ink(mnist, 7)  # white on black, as MNIST
+    path = tmp_path / "eight.png"
+    eight.save(path)
+    assert mnist_99_4.main(["predict", str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: 8 (")
