@@ -3,92 +3,221 @@
 Two routes, nothing else (no file is ever served by its path):
 
     GET  /          the page, web/draw.html: HTML, CSS and JS in one file, offline
-    POST /predict   image bytes (the canvas's PNG, or an uploaded PNG/JPEG) ->
+    POST /predict   an image: its bytes as the body (the page's canvas, `curl --data-binary @digit.png`),
+                    or a multipart form upload in the field "file" (`curl -F file=@digit.png`) ->
                     {"digit": D, "probabilities": [p0, ..., p9], "seen": "data:image/png;base64,..."}
-                    where "seen" is the 28x28 image the model read
+                    where "seen" is the 28x28 image the model read.
+                    `?ink=dark` (or light) says which the ink is, as the page does for its canvas;
+                    without it, it is read off the image as `predict` does.
 
-Bad requests answer {"error": "..."}: 400 for what is not an image or holds
-no ink, 413 for a body over MAX_BODY_BYTES, 404 for any other path. The
-server goes on serving after each. The standard library's threaded server
-is plenty for a demo on one's own machine.
+Every other request gets a JSON answer too, {"error": "..."}, with its status: 400 for what is
+not an image or holds no ink, 411 and 400 for a missing or bad Content-Length, 408 for a body that
+stops arriving, 413 for one over MAX_BODY_BYTES, 404 for any other path, 405 for another method.
+The server answers before it closes a connection, and goes on serving after each. The standard
+library's threaded server is plenty for a demo on one's own machine.
 """
 import base64
+import email.parser
+import email.policy
 import io
 import json
+import socket
+import sys
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import digit_image
 
 PAGE = Path(__file__).resolve().parent / "web" / "draw.html"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a phone photo is 2-6 MB
+BODY_TIMEOUT_S = 10               # a body that stops arriving for this long is answered 408
+DRAIN_BYTES = 64 * 1024 * 1024    # read away at most this much of a refused body, so the answer arrives
+UPLOAD_FIELD = "file"             # the multipart field the page's help and the README name
+CONNECTION_ERRORS = (ConnectionError, socket.timeout, TimeoutError)
 
 
-def read_image(body, classify):
+class BadRequest(Exception):
+    """A request refused with a JSON error and this status."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def read_image(body, classify, ink=None):
     """The JSON answer for one image's bytes; `classify` maps a 28x28 uint8 digit to 10 probabilities."""
-    digit = digit_image.load_digit(io.BytesIO(body))
+    digit = digit_image.load_digit(io.BytesIO(body), ink)
     probabilities = [round(float(p), 6) for p in classify(digit)]
     seen = base64.b64encode(digit_image.png_bytes(digit)).decode("ascii")
     return {"digit": max(range(10), key=probabilities.__getitem__), "probabilities": probabilities,
             "seen": f"data:image/png;base64,{seen}"}
 
 
+def uploaded_file(body, content_type):
+    """The bytes of the file in a multipart/form-data body: the field UPLOAD_FIELD, else its one file."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
+    parts = [part for part in message.iter_parts() if part.get_content_disposition() == "form-data"]
+    named = [part for part in parts if part.get_param("name", header="content-disposition") == UPLOAD_FIELD]
+    files = named or [part for part in parts if part.get_filename()]
+    if not files:
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"a form upload needs the image in a field named '{UPLOAD_FIELD}'")
+    return files[0].get_payload(decode=True) or b""
+
+
 class DigitPageHandler(BaseHTTPRequestHandler):
     """Serves the page and reads posted images; `self.server.classify` does the reading."""
 
     server_version = "mnist_99_4"
+    timeout = BODY_TIMEOUT_S  # on the socket: a request that stops arriving does not hold a thread forever
 
-    def do_GET(self):
-        if self.path.split("?")[0] not in ("/", "/index.html"):
-            return self.send_json({"error": f"no page at {self.path}; the page is at /"}, HTTPStatus.NOT_FOUND)
-        self.send_body(self.server.page, "text/html; charset=utf-8")
+    def do_GET(self, head=False):
+        if urlsplit(self.path).path not in ("/", "/index.html"):
+            return self.send_json({"error": f"no page at {self.path}; the page is at /"}, HTTPStatus.NOT_FOUND,
+                                  head=head)
+        self.send_body(self.server.page, "text/html; charset=utf-8", head=head)
+
+    def do_HEAD(self):
+        self.do_GET(head=True)
 
     def do_POST(self):
-        if self.path != "/predict":
-            return self.send_json({"error": f"POST images to /predict, not {self.path}"}, HTTPStatus.NOT_FOUND)
+        url = urlsplit(self.path)
+        if url.path != "/predict":
+            self.refuse_body()
+            return self.send_json({"error": f"POST images to /predict, not {url.path}"}, HTTPStatus.NOT_FOUND)
+        ink = parse_qs(url.query).get("ink", [None])[0]
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            return self.send_json({"error": "the request needs a Content-Length"}, HTTPStatus.BAD_REQUEST)
-        if length > MAX_BODY_BYTES:
-            self.discard_body(length)
-            return self.send_json({"error": f"the image is {length / 2**20:.1f} MB; the limit is "
-                                            f"{MAX_BODY_BYTES // 2**20} MB"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-        body = self.rfile.read(length)
-        try:
-            answer = read_image(body, self.server.classify)
-        except (OSError, ValueError) as error:  # not an image, truncated, blank canvas
+            if ink not in (None, "dark", "light"):
+                raise BadRequest(HTTPStatus.BAD_REQUEST, f"ink={ink}: dark or light")
+            body = self.read_body()
+            content_type = self.headers.get("Content-Type", "")
+            if content_type.startswith("multipart/form-data"):
+                body = uploaded_file(body, content_type)
+            answer = read_image(body, self.server.classify, ink)
+        except BadRequest as error:
+            return self.send_json({"error": str(error)}, error.status)
+        except (OSError, ValueError) as error:  # not an image, truncated, blank canvas, too many pixels
             return self.send_json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         self.send_json(answer)
 
-    def discard_body(self, length):
-        """Read an oversized body away in chunks, so the client gets the answer and not a broken pipe."""
-        if length > 8 * MAX_BODY_BYTES:  # not worth reading: the answer may not arrive, the connection ends
+    def refuse_method(self):
+        self.refuse_body()
+        self.send_json({"error": f"{self.command} is not served: GET / for the page, POST /predict for an image"},
+                       HTTPStatus.METHOD_NOT_ALLOWED, extra_headers={"Allow": "GET, HEAD, POST"})
+
+    do_PUT = do_DELETE = do_OPTIONS = do_PATCH = refuse_method
+
+    def read_body(self):
+        """The request's body, at most MAX_BODY_BYTES of it as received; BadRequest for any other."""
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            raise BadRequest(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+        try:
+            length = int(declared)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = self.drain_after_answer = True  # where the body ends is unknown
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"Content-Length {declared}: a number of bytes, 0 or more")
+        if length > MAX_BODY_BYTES:
+            self.refuse_body(length)
+            raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the image is {length / 2**20:.1f} MB; the "
+                                                                  f"limit is {MAX_BODY_BYTES // 2**20} MB")
+        body = bytearray()
+        try:
+            while len(body) < length:  # the limit holds on what arrives, whatever was declared
+                chunk = self.rfile.read1(min(length - len(body), 1 << 16))
+                if not chunk:
+                    break
+                body += chunk
+        except CONNECTION_ERRORS:
             self.close_connection = True
+            raise BadRequest(HTTPStatus.REQUEST_TIMEOUT,
+                             f"the body stopped arriving after {len(body):,} of {length:,} bytes") from None
+        if len(body) < length:
+            self.close_connection = True
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"the body ended after {len(body):,} of {length:,} bytes")
+        return bytes(body)
+
+    def refuse_body(self, length=None):
+        """Read away a body that will not be used, up to DRAIN_BYTES, so the client reads the answer rather
+        than a reset connection; past that, the answer is the connection's last."""
+        if length is None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = DRAIN_BYTES + 1
+        if not 0 <= length <= DRAIN_BYTES:
+            self.close_connection = self.drain_after_answer = True
             return
-        while length > 0:
-            length -= len(self.rfile.read(min(length, 1 << 16)) or b"\0" * length)
+        try:
+            while length > 0:
+                chunk = self.rfile.read1(min(length, 1 << 16))
+                if not chunk:
+                    break
+                length -= len(chunk)
+        except CONNECTION_ERRORS:
+            self.close_connection = True
 
-    def send_json(self, answer, status=HTTPStatus.OK):
-        self.send_body(json.dumps(answer).encode(), "application/json", status)
+    def finish(self):
+        """After an answer that ends the connection early, read away what the client still sends for a
+        moment: closing on unread bytes resets the connection, and the answer could be lost with it."""
+        if getattr(self, "drain_after_answer", False):
+            try:
+                self.wfile.flush()
+                self.connection.settimeout(0.5)
+                drained = 0
+                while drained < DRAIN_BYTES and (chunk := self.rfile.read1(1 << 16)):
+                    drained += len(chunk)
+            except (OSError, ValueError):
+                pass
+        super().finish()
 
-    def send_body(self, body, content_type, status=HTTPStatus.OK):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (a malformed request line, an unknown method, headers too long), as
+        JSON like every other answer."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # a request line too broken to name its version
+            self.request_version = "HTTP/1.0"  # still answer with a status line and headers
+        self.send_json({"error": message or HTTPStatus(code).phrase}, code)
+
+    def send_json(self, answer, status=HTTPStatus.OK, head=False, extra_headers=None):
+        self.send_body(json.dumps(answer).encode(), "application/json", status, head, extra_headers)
+
+    def send_body(self, body, content_type, status=HTTPStatus.OK, head=False, extra_headers=None):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for name, value in (extra_headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+        except CONNECTION_ERRORS:  # the client hung up first: nobody is left to answer
+            self.close_connection = True
 
     def log_message(self, format, *args):
         pass  # one line per stroke would drown the address the user needs; errors reach the page
 
 
+class DigitServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A client that hangs up mid-request is not an error of the server's: no traceback for it."""
+        if not isinstance(sys.exc_info()[1], CONNECTION_ERRORS):
+            super().handle_error(request, client_address)
+
+
 def make_server(classify, host="127.0.0.1", port=8000):
     """A threaded HTTP server for the page, bound and ready for serve_forever(); port 0 picks a free one."""
-    server = ThreadingHTTPServer((host, port), DigitPageHandler)
-    server.daemon_threads = True
+    server = DigitServer((host, port), DigitPageHandler)
     server.classify = classify
     server.page = PAGE.read_bytes()
     return server

@@ -5,6 +5,8 @@ import math
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -12,6 +14,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -116,6 +119,95 @@ def test_bad_requests_get_a_json_reason_and_the_server_goes_on(address, test_dig
     assert post(address, as_drawn_on_paper(test_digits[0][0]))[0] == 200
 
 
+def raw_exchange(address, request, timeout=30):
+    """Send raw request bytes on a new connection; (status, JSON answer) of what comes back before it closes."""
+    url = urlsplit(address)
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as connection:
+        try:
+            connection.sendall(request)
+        except OSError:
+            pass  # the server may answer and stop reading before all is sent
+        received = b""
+        while True:
+            try:
+                chunk = connection.recv(1 << 16)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1."), received[:200]
+    return int(head.split()[1]), json.loads(body) if body else None
+
+
+def post_headers(length, extra=""):
+    return (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n{extra}\r\n").encode()
+
+
+def test_an_image_of_too_many_pixels_is_refused_in_one_line(address, test_digits, tmp_path, capsys):
+    huge = tmp_path / "huge.png"  # 14000x14000 white: a 220 KB file that would be 200 million pixels
+    Image.new("L", (14000, 14000), 255).save(huge)
+    status, answer = post(address, huge.read_bytes())
+    assert status == 400 and "too large" in answer["error"]
+    good = tmp_path / "good.png"
+    good.write_bytes(as_drawn_on_paper(test_digits[0][0]))
+    assert mnist_99_4.main(["predict", str(huge), str(good)]) == 1  # the good file is still read
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{good}: {test_digits[1][0]} (") and err.strip() == f"{huge}: error: {answer['error']}"
+
+
+def test_a_negative_content_length_is_refused_before_the_body_is_read(address, test_digits):
+    status, answer = raw_exchange(address, post_headers(-1) + b"x" * 1_000_000)
+    assert status == 400 and "Content-Length -1" in answer["error"]
+    assert post(address, as_drawn_on_paper(test_digits[0][0]))[0] == 200
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_not_hung(address, monkeypatch):
+    monkeypatch.setattr(server.DigitPageHandler, "timeout", 1)
+    status, answer = raw_exchange(address, post_headers(5000) + b"x" * 100, timeout=10)
+    assert status == 408 and "stopped arriving after 100 of 5,000 bytes" in answer["error"]
+
+
+def test_a_body_over_the_limit_is_answered_even_when_not_read(address):
+    status, answer = raw_exchange(address, post_headers(100 * server.MAX_BODY_BYTES) + b"x" * 2_000_000)
+    assert status == 413 and "limit" in answer["error"]
+
+
+@pytest.mark.parametrize("request_line, status", [
+    ("PUT /predict HTTP/1.1", 405), ("DELETE / HTTP/1.1", 405), ("OPTIONS / HTTP/1.1", 405),
+    ("BREW /pot HTTP/1.1", 501), ("GET / HTTP/1.1 and more", 400), ("garbage", 400),
+])
+def test_every_other_request_gets_a_json_answer(address, request_line, status):
+    answer_status, answer = raw_exchange(address, f"{request_line}\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+    assert answer_status == status and answer["error"]
+
+
+def test_head_answers_the_pages_headers_without_a_body(address):
+    with urllib.request.urlopen(urllib.request.Request(address, method="HEAD"), timeout=10) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
+        assert int(response.headers["Content-Length"]) > 0 and response.read() == b""
+
+
+def test_a_form_upload_is_read_as_the_raw_image_is(address, test_digits):
+    image = as_drawn_on_paper(test_digits[0][0])
+    boundary = "----digitform"
+    form = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(address + "predict", data=form, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        uploaded = json.load(response)
+    assert uploaded == post(address, image)[1]
+    empty_form = f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--{boundary}--\r\n"
+    request = urllib.request.Request(address + "predict", data=empty_form.encode(), method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 400 and "field named 'file'" in json.load(error.value)["error"]
+
+
 def test_only_the_page_and_predict_are_served(address):
     for path in ("mnist_net.pt", "server.py", "web/draw.html", "../README.md", "%2e%2e/README.md"):
         with pytest.raises(urllib.error.HTTPError) as error:
@@ -124,7 +216,7 @@ def test_only_the_page_and_predict_are_served(address):
     assert post(address, b"x", path="upload")[0] == 404
 
 
-def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c():
+def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(test_digits):
     process = subprocess.Popen([sys.executable, "mnist_99_4.py", "serve", "--port", "0"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                # tests run as a background job start with SIGINT ignored, and Python
@@ -135,6 +227,14 @@ def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c():
         address = line.split("Open ")[1].split()[0]
         with urllib.request.urlopen(address, timeout=10) as response:
             assert response.status == 200
+        url = urlsplit(address)
+        for _ in range(3):  # clients that hang up early: mid-body, and before reading a large answer
+            with socket.create_connection((url.hostname, url.port)) as connection:
+                connection.sendall(post_headers(50_000) + b"x" * 10)
+            with socket.create_connection((url.hostname, url.port)) as connection:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset on close
+                connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert post(address, as_drawn_on_paper(test_digits[0][0]))[0] == 200
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=20)
     finally:
@@ -173,17 +273,23 @@ def system_browser():
 
 
 @pytest.fixture(scope="module")
-def page(address):
+def browser():
     playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     browser_path = system_browser()
     if not browser_path:
         pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 900, "height": 620})
-        page.goto(address)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, address):
+    page = browser.new_page(viewport={"width": 900, "height": 620})
+    page.goto(address)
+    yield page
+    page.close()
 
 
 def draw(page, strokes):
@@ -198,6 +304,52 @@ def draw(page, strokes):
     page.wait_for_selector('#answer[aria-busy="false"]')  # the last drawing has been read
 
 
+def transformed(strokes, scale=1.0, slant=0.0, centre=(0.5, 0.5)):
+    """Strokes resized about the box's middle, leaning `slant` degrees to the right, moved to `centre`."""
+    lean = math.tan(math.radians(slant))
+    return [[(centre[0] + scale * ((x - 0.5) + lean * (0.5 - y)), centre[1] + scale * (y - 0.5)) for x, y in stroke]
+            for stroke in strokes]
+
+
+# An 8 drawn in one go, as many people do: an S down, then back up through the middle.
+FIGURE_EIGHT = [[(0.5 + 0.16 * math.sin(2 * a), 0.5 - 0.32 * math.cos(a)) for a in np.linspace(0, 2 * math.pi, 48)]]
+STACKED_EIGHT = MOUSE_DIGITS[8]  # two loops, one on the other
+# Heights from about half the box to nearly all of it, upright and leaning 15 degrees.
+EIGHTS = [(name, strokes, scale, slant) for name, strokes in (("figure", FIGURE_EIGHT), ("stacked", STACKED_EIGHT))
+          for scale in (0.75, 0.95, 1.1, 1.25, 1.4) for slant in (0, 15)]
+# Every digit five ways: as drawn, large and leaning, small, small in a corner, leaning off-centre.
+VARIANTS = [dict(), dict(scale=1.3, slant=10), dict(scale=0.6, slant=5), dict(scale=0.45, centre=(0.33, 0.38)),
+            dict(scale=0.8, slant=15, centre=(0.56, 0.55))]
+
+
+def read_as_drawn(page, strokes):
+    """What the page says a drawing is, starting from a clear canvas."""
+    page.keyboard.press("Escape")
+    draw(page, strokes)
+    return page.locator("#digit").inner_text()
+
+
+def test_mouse_drawn_eights_of_every_size_and_slant_are_read(page):
+    misread = [(name, scale, slant, shown) for name, strokes, scale, slant in EIGHTS
+               if (shown := read_as_drawn(page, transformed(strokes, scale, slant))) != "8"]
+    assert len(misread) <= 1, f"{len(misread)} of {len(EIGHTS)} eights misread (style, size, slant, read): {misread}"
+
+
+def test_mouse_drawn_digits_large_small_and_leaning_are_read(page):
+    misread = [(digit, variant, shown) for digit in range(10) for variant in VARIANTS
+               if (shown := read_as_drawn(page, transformed(MOUSE_DIGITS[digit], **variant))) != str(digit)]
+    assert len(misread) <= 2, f"{len(misread)} of 50 digits misread: {misread}"
+
+
+def test_a_seven_whose_bar_runs_off_the_edge_is_read(page):
+    # The bar drawn from the right on past the left edge (the page keeps the pointer), then the stem.
+    assert read_as_drawn(page, [[(0.7, 0.12), (-0.06, 0.12)], [(0.7, 0.12), (0.42, 0.86)]]) == "7"
+    # In one stroke, begun at the very edge, so that the bar's end touches the frame.
+    assert read_as_drawn(page, [[(0.01, 0.12), (0.7, 0.12), (0.42, 0.86)]]) == "7"
+    # A small one in a corner, its bar along the top edge.
+    assert read_as_drawn(page, [[(0.55, 0.01), (0.97, 0.01), (0.8, 0.45)]]) == "7"
+
+
 @pytest.mark.parametrize("digit", sorted(MOUSE_DIGITS))
 def test_a_digit_drawn_with_the_mouse_is_read_on_the_page(page, digit):
     page.keyboard.press("Escape")
@@ -210,18 +362,94 @@ def test_a_digit_drawn_with_the_mouse_is_read_on_the_page(page, digit):
         page.screenshot(path=os.environ["SCREENSHOT"])
 
 
-def test_the_page_says_why_when_there_is_nothing_to_read(page, tmp_path):
+def ink_on_canvas(page):
+    """How many of the canvas's pixels are not white."""
+    return page.evaluate("""() => {
+        const c = document.getElementById("canvas"), d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 250) n++; return n; }""")
+
+
+def test_a_tap_leaves_a_dot_and_escape_after_a_stroke_starts_again_quietly(page):
     page.keyboard.press("Escape")
     assert page.locator("#status").inner_text() == "Draw a digit to start."
-    draw(page, [[(0.5, 0.5)]])  # a click on blank paper: the server finds no ink
-    assert page.locator("#status").inner_text() == "Nothing drawn yet: draw a digit."
-    assert page.locator("#digit").inner_text() == ""
+    draw(page, [[(0.5, 0.5)]])  # a tap
+    assert ink_on_canvas(page) > 0 and page.locator("#status").get_attribute("class") != "error"
+    page.keyboard.press("Escape")
+    box = page.locator("#canvas").bounding_box()  # a stroke, and Escape at once, before it is read
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"], steps=5)
+    page.mouse.up()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(600)
+    assert page.locator("#status").inner_text() == "Draw a digit to start."
+    assert page.locator("#digit").inner_text() == "" and ink_on_canvas(page) == 0
+
+
+def test_clear_cancels_an_answer_on_its_way(page, monkeypatch):
+    slow_reader = server.read_image
+
+    def slowly(*args):
+        import time
+        time.sleep(0.8)
+        return slow_reader(*args)
+
+    monkeypatch.setattr(server, "read_image", slowly)
+    page.keyboard.press("Escape")
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.8 * box["height"], steps=5)
+    page.mouse.up()
+    page.wait_for_timeout(400)  # the drawing has been sent
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(1500)  # its answer has come back by now
+    assert page.locator("#digit").inner_text() == "" and page.locator("#status").inner_text() == "Draw a digit to start."
+
+
+def test_the_model_saw_box_is_blank_before_anything_is_read(page):
+    page.keyboard.press("Escape")
+    assert page.locator("#seen").get_attribute("src") is None
+    assert page.locator("#seen").evaluate("image => getComputedStyle(image).visibility") == "hidden"
+
+
+def test_errors_are_in_plain_words_and_a_new_file_replaces_the_old(page, tmp_path, test_digits):
+    page.keyboard.press("Escape")
+    photo = tmp_path / "seven.png"
+    photo.write_bytes(as_drawn_on_paper(test_digits[0][0]))
+    page.locator("#file").set_input_files(str(photo))
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('It reads')")
+    assert page.locator("#status").inner_text() == "It reads 7 in seven.png." and ink_on_canvas(page) > 0
 
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not a picture")
     page.locator("#file").set_input_files(str(text_file))
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Could not read it')")
-    assert "not an image" in page.locator("#status").inner_text()
+    status = page.locator("#status").inner_text()
+    assert "not an image file" in status and "PIL" not in status
+    assert page.locator("#digit").inner_text() == "" and ink_on_canvas(page) == 0  # the seven is gone
 
-    draw(page, MOUSE_DIGITS[7])  # and the page still works
-    assert page.locator("#digit").inner_text() == "7"
+
+def test_the_page_says_when_the_server_is_not_running(page):
+    page.keyboard.press("Escape")
+    page.route("**/predict**", lambda route: route.abort())  # as a stopped server: nothing answers
+    try:
+        draw(page, MOUSE_DIGITS[1])
+        assert "server is not running" in page.locator("#status").inner_text()
+    finally:
+        page.unroute("**/predict**")
+
+
+def test_on_a_phone_the_answer_is_in_view_while_drawing(browser, address):
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True)
+    try:
+        phone.goto(address)
+        draw(phone, MOUSE_DIGITS[3])
+        assert phone.locator("#digit").inner_text() == "3"
+        for part in ("#canvas", "#digit", "#status"):
+            box = phone.locator(part).bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 844, f"{part} is out of view: {box}"
+        if os.environ.get("SCREENSHOT_PHONE"):
+            phone.screenshot(path=os.environ["SCREENSHOT_PHONE"])
+    finally:
+        phone.close()
