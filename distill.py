@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from runs import UsageError
+
 
 def teacher_files(teacher_weights):
     """The model.pt files --teacher-weights names, separated by commas; none when it is not given."""
@@ -39,8 +41,14 @@ class Ensemble(torch.nn.Module):
 
 def load_teacher(teacher_weights, load_model):
     """The frozen teacher of --teacher-weights A.pt[,B.pt...], in evaluation mode: one network, or
-    several as one Ensemble. `load_model(path)` loads one file (use.load_trained_model)."""
-    members = [load_model(path) for path in teacher_files(teacher_weights)]
+    several as one Ensemble; None without. `load_model(path)` loads one file (use.load_trained_model),
+    and a file it refuses is refused here with the flag's name."""
+    try:
+        members = [load_model(path) for path in teacher_files(teacher_weights)]
+    except UsageError as error:
+        raise UsageError(f"--teacher-weights {error}") from None
+    if not members:
+        return None
     return members[0] if len(members) == 1 else Ensemble(members).eval()
 
 

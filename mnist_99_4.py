@@ -16,9 +16,7 @@ import time
 STARTED = time.perf_counter()  # the imports below are part of a run's start-up time
 
 import argparse
-import contextlib
 import copy
-import io
 import math
 import sys
 from pathlib import Path
@@ -67,29 +65,13 @@ DEFAULTS = dict(
 )
 # Where and how a run happens, not what it computes: a fingerprint leaves these out.
 NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "threads"}
-# Options since retired (benchmarks/RESEARCH.md), at the value every run had: hashed as always, so
-# every recorded run keeps its fingerprint.
+# Retired options at the value every run had (benchmarks/RESEARCH.md): hashed, so old runs keep theirs.
 RETIRED = {"label_smoothing": 0.0, "separable": False}
 # Left out of the fingerprint at the value that means "not used", as they were before they existed.
 UNUSED = {"ema": 0.0, "teacher_weights": None, "activation": DEFAULT_ACTIVATION}
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "threads"}
 DRY_RUN_BATCHES = 3   # --dry-run: this many training batches, one small evaluation
-
-
-def pick_precision(requested, device):
-    """bfloat16 autocast where the hardware does it natively, else float32."""
-    if requested != "auto":
-        return requested
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def autocast(device, precision):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 # ---------------------------------------------------------------- training
@@ -132,11 +114,11 @@ def sgd_one_cycle(model, args, steps_per_epoch):
 
 def train_step(model, x, y, optimizer, scheduler, args, average=None, teacher=None):
     """One optimizer step on a batch; returns the batch's log-probabilities and loss (not synced)."""
-    with autocast(x.device, args.precision):
+    with use.autocast(x.device, args.precision):
         log_probs = model(x)
     loss = F.cross_entropy(log_probs.float(), y)
     if teacher is not None:
-        with torch.no_grad(), autocast(x.device, args.precision):
+        with torch.no_grad(), use.autocast(x.device, args.precision):
             teacher_log_probs = teacher(x).float()
         loss = (1 - args.distill_weight) * loss + distill.distillation_loss(
             log_probs.float(), teacher_log_probs, args.distill_weight, args.distill_temperature)
@@ -149,8 +131,8 @@ def train_step(model, x, y, optimizer, scheduler, args, average=None, teacher=No
     return log_probs, loss
 
 
-def train_one_epoch(model, train_set, optimizer, scheduler, args, generator, bar, augment=True,
-                    average=None, teacher=None):
+def train_one_epoch(model, train_set, optimizer, scheduler, args, generator, bar, augment=True, average=None,
+                    teacher=None):
     """One pass over the shuffled training set; returns mean loss and accuracy (%)."""
     model.train()
     augmentation = dict(rotate=args.rotate, translate=args.translate, scale=args.scale) if augment else None
@@ -195,16 +177,6 @@ def recipe_fingerprint(args, build=None):
     return runs.fingerprint(recipe)
 
 
-def model_summary(model):
-    """torchsummary's table, run on a CPU copy: it knows only 'cuda' and 'cpu'."""
-    from torchsummary import summary  # only a run's log needs it
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        summary(copy.deepcopy(model).cpu().float(), (1, 28, 28), device="cpu")
-    return buffer.getvalue().rstrip()
-
-
 def with_schedule(args):
     """`args` with --epochs and --plain-epochs settled: as given, else the defaults (one epoch for
     --dry-run; the plain epochs always leave the first epoch augmented)."""
@@ -224,13 +196,10 @@ def prepare_run(args, given_flags=frozenset()):
         raise UsageError(f"--val {args.val}: must be between 0 and 59,999 training images")
     if not 0 <= args.plain_epochs <= args.epochs:
         raise UsageError(f"--plain-epochs {args.plain_epochs}: must be between 0 and --epochs ({args.epochs})")
-    for path in distill.teacher_files(args.teacher_weights):
-        try:  # a missing or foreign file is refused here, before any work
-            use.load_trained_model(path, torch.device("cpu"))
-        except UsageError as error:
-            raise UsageError(f"--teacher-weights {error}") from None
+    # A missing or foreign teacher file is refused here, before any work.
+    distill.load_teacher(args.teacher_weights, lambda path: use.load_trained_model(path, torch.device("cpu")))
     device = use.pick_device(args.device)
-    args.precision = pick_precision(args.precision, device)
+    args.precision = use.pick_precision(args.precision, device)
     args.threads = torch.get_num_threads() if args.threads == "auto" else args.threads
     torch.set_num_threads(args.threads)
     args.out = str(runs.output_folder(args.out))
@@ -264,7 +233,7 @@ def train(args, given_flags=frozenset()):
         model = build_model(args).to(device, memory_format=use.memory_format(device))
         log(f"Device: {device} ({args.precision}, {args.threads} thread{'s' if args.threads > 1 else ''})   "
             f"torch {torch.__version__}   output: {out}")
-        log(model_summary(model))
+        log(runs.model_summary(model))
         fingerprint = recipe_fingerprint(args)
         log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per "
             f"image; fingerprint {fingerprint}, commit {runs.git_commit()}")
@@ -280,9 +249,8 @@ def train(args, given_flags=frozenset()):
         steps_per_epoch = math.ceil(len(train_set[0]) / args.batch_size)
         optimizer, scheduler = sgd_one_cycle(model, args, steps_per_epoch)
         average = WeightAverage(model, args.ema) if args.ema else None
-        teacher = None
-        if args.teacher_weights:
-            teacher = distill.load_teacher(args.teacher_weights, lambda path: use.load_trained_model(path, device))
+        teacher = distill.load_teacher(args.teacher_weights, lambda path: use.load_trained_model(path, device))
+        if teacher is not None:
             log(f"Teacher: {count_parameters(teacher):,} parameters, {args.teacher_weights} (sha256 "
                 f"{', '.join(runs.file_digest(p) for p in distill.teacher_files(args.teacher_weights))}), "
                 f"frozen; distillation weight {args.distill_weight}, temperature {args.distill_temperature}")
@@ -290,15 +258,10 @@ def train(args, given_flags=frozenset()):
 
     history, seconds_before, start_epoch = [], 0.0, 1
     if resume:
-        model.load_state_dict(resume["model"])
-        if average:
-            average.model.load_state_dict(resume["average"])
-        optimizer.load_state_dict(resume["optimizer"])
-        scheduler.load_state_dict(resume["scheduler"])
-        history, seconds_before, start_epoch = resume["history"], resume["seconds"], resume["epoch"]
-        for note in [*notes, runs.set_rng_state(resume["rng"], generator, device, 1000 * args.seed + start_epoch)]:
-            if note:
-                log(note)
+        history, seconds_before, start_epoch = runs.restore_checkpoint(
+            resume, model, average, optimizer, scheduler, generator, device, notes)
+        for note in notes:
+            log(note)
         log(f"Resumed from {args.resume} at epoch {start_epoch}")
 
     checkpoint_path = out / "checkpoint.pt"
@@ -311,12 +274,8 @@ def train(args, given_flags=frozenset()):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
             elapsed = seconds_before + time.perf_counter() - started
             with timer("saving"):
-                state = dict(args=vars(args), epoch=epoch, history=history, seconds=elapsed,
-                             model=model.state_dict(), optimizer=optimizer.state_dict(),
-                             scheduler=scheduler.state_dict(), rng=runs.rng_state(generator, device))
-                if average:
-                    state["average"] = average.model.state_dict()
-                runs.save_atomically(state, checkpoint_path)
+                runs.save_checkpoint(checkpoint_path, args, epoch, history, elapsed, model, average, optimizer,
+                                     scheduler, generator, device)
             with timer("training steps"), tqdm(
                     desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                     total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
@@ -341,39 +300,9 @@ def train(args, given_flags=frozenset()):
         with timer("evaluation"):
             metrics[f"teacher_{eval_name}_accuracy"] = use.evaluate(teacher, *eval_set, device)[1]
         log(f"Teacher's {eval_name} accuracy: {metrics[f'teacher_{eval_name}_accuracy']:.2f}%")
-    finish_run(args, evaluated, device, history, eval_name, metrics, log, timer)
+    runs.finish_run(args, evaluated, device, history, eval_name, metrics, log, timer, STARTED)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
-
-
-def finish_run(args, model, device, history, eval_name, metrics, log, timer):
-    """Save the final model's weights, metrics and curves. The last epoch's line already measured this
-    final model on the evaluation set: the test set, or for a --val run the validation split."""
-    out = Path(args.out)
-    accuracy, params = history[-1][f"{eval_name}_accuracy"], count_parameters(model)
-    metrics = {f"{eval_name}_accuracy": accuracy, f"{eval_name}_loss": history[-1][f"{eval_name}_loss"],
-               "params": params, "multiply_adds": multiply_adds_per_image(model), "epochs": args.epochs,
-               "width": model.width, "layout": model.layout(), "commit": runs.git_commit(),
-               "device": str(device), "precision": args.precision, "threads": args.threads,
-               "torch": torch.__version__, "dry_run": args.dry_run,
-               "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history, **metrics}
-    with timer("saving"):
-        import plots  # matplotlib is slow to import and only this last step draws
-
-        runs.save_atomically(model.state_dict(), out / "model.pt")
-        plots.plot_training_curves(history, out / "curves.png", eval_name)
-    # The phases of this process: a resumed run's earlier epochs are in "seconds" but not here.
-    metrics["phase_seconds"] = {phase: round(s, 2) for phase, s in timer.seconds.items()}
-    metrics["phase_seconds"]["total"] = round(time.perf_counter() - STARTED, 2)
-    runs.save_atomically(metrics, out / "metrics.json")
-    what = "validation" if eval_name == "val" else "test"
-    log(f"Final model after {args.epochs} epochs ({params:,} parameters, {metrics['seconds']:.1f} s): "
-        f"{what} accuracy {accuracy:.2f}%")
-    log("Where the time went: " + ", ".join(f"{phase} {s:.1f} s" for phase, s in metrics["phase_seconds"].items()))
-    log(f"Saved {out / 'model.pt'}, {out / 'metrics.json'}, {out / 'train.log'}, {out / 'curves.png'}")
-    if eval_name == "val":
-        log(f"The test set was not used. Once this is the model chosen, measure it there: "
-            f"python mnist_99_4.py evaluate --checkpoint {out / 'model.pt'}")
 
 
 # ---------------------------------------------------------------- command line
@@ -389,15 +318,12 @@ class OneLineParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def number(kind, low=None, high=None, low_open=False, high_open=True):
-    """An argparse type: a number of `kind` within [low, high) (or as the flags say), else a clear refusal."""
+def number(kind, low, below=None, positive=False):
+    """An argparse type: a `kind` of at least `low` (above it if `positive`), below `below` if given."""
     def parse(text):
         value = kind(text)
-        if ((low is not None and (value < low or (low_open and value == low)))
-                or (high is not None and (value > high or (high_open and value == high)))):
-            span = f"{'above' if low_open else 'at least'} {low}" if low is not None else ""
-            span += (" and " if span and high is not None else "") + \
-                (f"{'below' if high_open else 'at most'} {high}" if high is not None else "")
+        if value < low or (positive and value == low) or (below is not None and value >= below):
+            span = f"{'above' if positive else 'at least'} {low}" + (f" and below {below}" if below else "")
             raise argparse.ArgumentTypeError(f"must be {span}, not {text}")
         return value
     parse.__name__ = kind.__name__  # argparse names the type in "invalid int value"
@@ -405,11 +331,8 @@ def number(kind, low=None, high=None, low_open=False, high_open=True):
 
 
 def channel_list(text):
-    try:
-        channels = [int(part) for part in text.split(",")]
-    except ValueError:
-        channels = []
-    if len(channels) != 5 or min(channels) <= 0:
+    channels = [int(part) for part in text.split(",") if part.strip().isdigit()]
+    if len(channels) != 5 or len(text.split(",")) != 5 or min(channels) <= 0:
         raise argparse.ArgumentTypeError(f"must be five positive integers separated by commas, not {text}")
     return channels
 
@@ -425,15 +348,13 @@ def add_train_arguments(parser):
         help=f"training epochs, the fixed schedule (default: {d['epochs']}, or 1 with --dry-run)")
     add("--batch-size", type=positive, default=d["batch_size"], metavar="N",
         help=f"training batch size (default: {d['batch_size']})")
-    add("--max-lr", type=number(float, 0, low_open=True, high=None), default=d["max_lr"], metavar="LR",
+    add("--max-lr", type=number(float, 0, positive=True), default=d["max_lr"], metavar="LR",
         help=f"OneCycle's peak learning rate (default: {d['max_lr']})")
     add("--width", type=positive, default=d["width"], metavar="W",
         help=f"channel width of the network: W, 1.25W, 2W, 2W, 2W (default: {d['width']})")
     add("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
         help="the five convs' channels, overriding --width (default: from --width)")
-    add("--stem", default=d["stem"], choices=STEMS,
-        help=f"28x28 to 13x13: conv, BatchNorm, ReLU, max-pool; or conv, max-pool, BatchNorm, ReLU "
-             f"(default: {d['stem']})")
+    add("--stem", default=d["stem"], choices=STEMS, help=f"28x28 to 13x13, model.py (default: {d['stem']})")
     add("--activation", default=d["activation"], choices=ACTIVATIONS,
         help=f"what follows every BatchNorm (default: {d['activation']})")
     add("--dropout", type=number(float, 0, 1), default=d["dropout"], metavar="P",
@@ -445,11 +366,9 @@ def add_train_arguments(parser):
     add("--scale", type=number(float, 0, 1), default=d["scale"], metavar="F",
         help=f"random zoom, +- fraction (default: {d['scale']})")
     add("--plain-epochs", type=number(int, 0), default=None, metavar="N",
-        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, "
-             "fewer in a shorter run, never all of it)")
+        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, never all)")
     add("--ema", type=number(float, 0, 1), default=d["ema"], metavar="DECAY",
-        help=f"evaluate and save a moving average of the weights, updated each step with this decay "
-             f"(default: {d['ema']}; 0: off)")
+        help=f"evaluate and save a moving average of the weights, this decay a step (default: {d['ema']}; 0: off)")
     add("--teacher-weights", default=d["teacher_weights"], metavar="MODEL_PT",
         help="learn also from a trained network (its model.pt), frozen; A.pt,B.pt: from their mean "
              "prediction; for a --val run, ones trained with the same --val (default: none)")
@@ -457,15 +376,13 @@ def add_train_arguments(parser):
     add("--val", type=int, default=d["val"], metavar="N",
         help="hold N training images out as a validation set for tuning: each epoch is measured on it, "
              "and the test set is not loaded at all (default: 0)")
-    add("--out", default=None, metavar="DIR",
-        help="output folder for weights, log, metrics (default: a new folder in runs/)")
+    add("--out", default=None, metavar="DIR", help="output folder (default: a new folder in runs/)")
     add("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
         help="bf16 autocast where the hardware supports it natively (default: auto)")
-    add("--threads", type=thread_count, default=d["threads"],
-        metavar="N", help="CPU threads; auto: PyTorch's choice, OMP_NUM_THREADS or one per core (default: auto)")
+    add("--threads", type=thread_count, default=d["threads"], metavar="N",
+        help="CPU threads; auto: OMP_NUM_THREADS or one per core (default: auto)")
     add("--resume", default=None, metavar="CHECKPOINT",
-        help="continue an interrupted run from its checkpoint.pt (only --device, --data-dir and --threads "
-             "may be given with it)")
+        help="continue an interrupted run from its checkpoint.pt (with --device, --data-dir, --threads only)")
     add("--dry-run", action="store_true", help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, to check the set-up")
     # The rest of the recipe is fixed: no flag, but recorded with every run.
     parser.set_defaults(**{key: value for key, value in DEFAULTS.items()

@@ -11,6 +11,7 @@ A run writes into its --out folder (default: a new folder in runs/):
 Every file is written whole or not at all, so a crash never leaves half a file.
 """
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import torch
 from tqdm import tqdm
 
 import data
+from model import count_parameters, multiply_adds_per_image
 
 
 class UsageError(Exception):
@@ -122,7 +124,70 @@ def git_commit():
     return (result.stdout.strip() or None) if result.returncode == 0 else None
 
 
+def model_summary(model):
+    """torchsummary's table, run on a CPU copy: it knows only 'cuda' and 'cpu'."""
+    from torchsummary import summary  # only a run's log needs it
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        summary(copy.deepcopy(model).cpu().float(), (1, 28, 28), device="cpu")
+    return buffer.getvalue().rstrip()
+
+
+def finish_run(args, model, device, history, eval_name, metrics, log, timer, started):
+    """Save the final model's weights, metrics and curves. The last epoch's line already measured this
+    final model on the evaluation set: the test set, or for a --val run the validation split."""
+    out = Path(args.out)
+    accuracy, params = history[-1][f"{eval_name}_accuracy"], count_parameters(model)
+    metrics = {f"{eval_name}_accuracy": accuracy, f"{eval_name}_loss": history[-1][f"{eval_name}_loss"],
+               "params": params, "multiply_adds": multiply_adds_per_image(model), "epochs": args.epochs,
+               "width": model.width, "layout": model.layout(), "commit": git_commit(),
+               "device": str(device), "precision": args.precision, "threads": args.threads,
+               "torch": torch.__version__, "dry_run": args.dry_run,
+               "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history, **metrics}
+    with timer("saving"):
+        import plots  # matplotlib is slow to import and only this last step draws
+
+        save_atomically(model.state_dict(), out / "model.pt")
+        plots.plot_training_curves(history, out / "curves.png", eval_name)
+    # The phases of this process: a resumed run's earlier epochs are in "seconds" but not here.
+    metrics["phase_seconds"] = {phase: round(s, 2) for phase, s in timer.seconds.items()}
+    metrics["phase_seconds"]["total"] = round(time.perf_counter() - started, 2)
+    save_atomically(metrics, out / "metrics.json")
+    what = "validation" if eval_name == "val" else "test"
+    log(f"Final model after {args.epochs} epochs ({params:,} parameters, {metrics['seconds']:.1f} s): "
+        f"{what} accuracy {accuracy:.2f}%")
+    log("Where the time went: " + ", ".join(f"{phase} {s:.1f} s" for phase, s in metrics["phase_seconds"].items()))
+    log(f"Saved {out / 'model.pt'}, {out / 'metrics.json'}, {out / 'train.log'}, {out / 'curves.png'}")
+    if eval_name == "val":
+        log(f"The test set was not used. Once this is the model chosen, measure it there: "
+            f"python mnist_99_4.py evaluate --checkpoint {out / 'model.pt'}")
+
+
 # ---------------------------------------------------------------- resume
+
+
+def save_checkpoint(path, args, epoch, history, seconds, model, average, optimizer, scheduler, generator, device):
+    """Everything a run needs to go on from the start of `epoch` exactly (--resume)."""
+    state = dict(args=vars(args), epoch=epoch, history=history, seconds=seconds, model=model.state_dict(),
+                 optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                 rng=rng_state(generator, device))
+    if average:
+        state["average"] = average.model.state_dict()
+    save_atomically(state, path)
+
+
+def restore_checkpoint(checkpoint, model, average, optimizer, scheduler, generator, device, notes):
+    """Put a saved state back (adding to `notes` what differs); returns its history, seconds and epoch."""
+    model.load_state_dict(checkpoint["model"])
+    if average:
+        average.model.load_state_dict(checkpoint["average"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    scheduler.load_state_dict(checkpoint["scheduler"])
+    epoch = checkpoint["epoch"]
+    note = set_rng_state(checkpoint["rng"], generator, device, 1000 * checkpoint["args"]["seed"] + epoch)
+    notes.extend([note] if note else [])
+    return checkpoint["history"], checkpoint["seconds"], epoch
 
 
 def rng_state(generator, device):

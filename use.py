@@ -35,6 +35,21 @@ def pick_device(requested):
     return torch.device(requested)
 
 
+def pick_precision(requested, device):
+    """bfloat16 autocast where the hardware does it natively, else float32."""
+    if requested != "auto":
+        return requested
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    if device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device, precision):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def memory_format(device):
     """channels_last on CPU, where oneDNN runs such convolutions directly and the default layout takes a
     slower path (model.LayoutBatchNorm2d covers the one layer it slows); the default layout elsewhere."""

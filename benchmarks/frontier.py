@@ -10,7 +10,6 @@ average), and its label gives its epochs.
 """
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 

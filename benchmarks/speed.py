@@ -30,7 +30,6 @@ and speed.md (the table the README shows), and prints the table.
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from torchvision import datasets, transforms
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
-import runs  # noqa: E402
+from runs import git_commit, save_atomically  # noqa: E402
 import use  # noqa: E402
 from model import count_parameters  # noqa: E402
 from seeds import flags_label, program_at, run_training  # noqa: E402  (this folder is on the path as a script)
@@ -234,7 +233,7 @@ def main():
     result = {
         "command": shlex.join(["python", "benchmarks/speed.py", *sys.argv[1:]]),
         "machine": machine_description(),
-        "commit": runs.git_commit(),
+        "commit": git_commit(),
         "reference": reference,
         "old_default": {"commit": OLD_COMMIT, "runs": runs["old"], "median": old},
         "new_default": {"train_args": [], "runs": runs["new"], "median": new,
@@ -250,7 +249,7 @@ def main():
         "speedup_over_old_default": old["wall_clock_seconds"] / new["wall_clock_seconds"],
         "speedup_over_reference": reference["seconds_15_epochs_scaled"] / new["wall_clock_seconds"],
     }
-    runs.save_atomically(result, out / f"{args.name}.json")
+    save_atomically(result, out / f"{args.name}.json")
     table = markdown_table(result, runs, medians, args.compare, commits)
     data.write_atomically(out / f"{args.name}.md", table.encode())
     print("\n" + table + f"\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")

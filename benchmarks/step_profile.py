@@ -99,7 +99,7 @@ def main():
     own, train_flags = parser.parse_known_args()
     args = mnist_99_4.with_schedule(mnist_99_4.build_parser().parse_args(["train", *train_flags]))
     device = use.pick_device(args.device)
-    args.precision = mnist_99_4.pick_precision(args.precision, device)
+    args.precision = use.pick_precision(args.precision, device)
     if args.threads != "auto":
         torch.set_num_threads(args.threads)
 
