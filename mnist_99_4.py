@@ -163,8 +163,9 @@ def build_model(args):
 def recipe_fingerprint(args, build=None):
     """runs.fingerprint of the settings that decide the numbers, and of the network's layout.
 
-    It builds the network (with `build`, else build_model) to read its layout. Called right after the run's own model is built, its
-    draws from the global random generator come before dropout's, as in every recorded run.
+    It builds the network (with `build`, else build_model) to read its layout. Called right after the
+    run's own model is built, its draws from the global random generator come before dropout's, as in
+    every recorded run.
     """
     recipe = {key: getattr(with_schedule(args), key) for key in DEFAULTS if key not in NOT_RECIPE}
     recipe.update(RETIRED, **(build or build_model)(args).layout(), width=None)  # the layout names the width
@@ -383,7 +384,7 @@ def add_train_arguments(parser):
         help="CPU threads; auto: OMP_NUM_THREADS or one per core (default: auto)")
     add("--resume", default=None, metavar="CHECKPOINT",
         help="continue an interrupted run from its checkpoint.pt (with --device, --data-dir, --threads only)")
-    add("--dry-run", action="store_true", help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, to check the set-up")
+    add("--dry-run", action="store_true", help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, a check")
     # The rest of the recipe is fixed: no flag, but recorded with every run.
     parser.set_defaults(**{key: value for key, value in DEFAULTS.items()
                            if key not in {action.dest for action in parser._actions}})

@@ -8,8 +8,9 @@ so what matters is one image's latency. This starts `python mnist_99_4.py serve 
 each --threads value in turn, interleaved over --rounds (so a machine whose load drifts treats
 them alike), posts the same canvas PNG --requests times each round from this process, and prints
 the median and 90th percentile in milliseconds, start of request to end of answer, then the time
-of the image preparation and of the forward pass alone (in this process). --busy N runs N processes that spin on the CPU meanwhile, as a machine busy with
-training is. Writes the table to --out when given.
+of the image preparation and of the forward pass alone (in this process). --busy N runs N
+processes that spin on the CPU meanwhile, as a machine busy with training is. Writes the table to
+--out when given.
 """
 import argparse
 import io

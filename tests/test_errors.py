@@ -167,10 +167,10 @@ def test_evaluate_explains_what_is_wrong_with_a_checkpoint(tmp_path, capsys):
     state["classifier.weight"] = torch.zeros(10, 3, 1, 1)
     torch.save(state, altered)
 
-    assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(random_bytes)]), capsys, "not a PyTorch checkpoint")
-    assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(other_model)]), capsys, "not the weights of")
-    assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(altered)]), capsys, "different architecture")
-    assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(tmp_path / "none.pt")]), capsys, "no such")
+    for checkpoint, fragment in ((random_bytes, "not a PyTorch checkpoint"), (other_model, "not the weights of"),
+                                 (altered, "different architecture"), (tmp_path / "none.pt", "no such")):
+        assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(checkpoint)]), capsys,
+                                         fragment)
 
 
 def test_weights_of_another_width_load_at_their_width(tmp_path):
