@@ -235,9 +235,9 @@ def train(args, given_flags=frozenset()):
         log(f"Device: {device} ({args.precision}, {args.threads} thread{'s' if args.threads > 1 else ''})   "
             f"torch {torch.__version__}   output: {out}")
         log(runs.model_summary(model))
-        fingerprint = recipe_fingerprint(args)
+        fingerprint, commit = recipe_fingerprint(args), runs.git_commit()
         log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per "
-            f"image; fingerprint {fingerprint}, commit {runs.git_commit()}")
+            f"image; fingerprint {fingerprint}, commit {commit}")
 
     with timer("data"):
         train_set, eval_name, eval_set = load_data(args, device, log)
@@ -296,7 +296,7 @@ def train(args, given_flags=frozenset()):
             f"  python mnist_99_4.py --resume {checkpoint_path}")
         return 130
 
-    metrics = {"fingerprint": fingerprint, "seconds": seconds_before + time.perf_counter() - started}
+    metrics = {"fingerprint": fingerprint, "commit": commit, "seconds": seconds_before + time.perf_counter() - started}
     if teacher is not None:  # a distillation is only as good as its teacher: show how good it is
         with timer("evaluation"):
             metrics[f"teacher_{eval_name}_accuracy"] = use.evaluate(teacher, *eval_set, device)[1]

@@ -137,7 +137,7 @@ def finish_run(args, model, device, history, eval_name, metrics, log, timer, sta
     accuracy, params = history[-1][f"{eval_name}_accuracy"], count_parameters(model)
     metrics = {f"{eval_name}_accuracy": accuracy, f"{eval_name}_loss": history[-1][f"{eval_name}_loss"],
                "params": params, "multiply_adds": multiply_adds_per_image(model), "epochs": args.epochs,
-               "width": model.width, "layout": model.layout(), "commit": git_commit(),
+               "width": model.width, "layout": model.layout(),
                "device": str(device), "precision": args.precision, "threads": args.threads,
                "torch": torch.__version__, "dry_run": args.dry_run,
                "args": {k: v for k, v in vars(args).items() if k != "command"}, "history": history, **metrics}
