@@ -21,7 +21,7 @@ import plots  # noqa: E402
 
 def recipe_of(summary):
     """A point's recipe in words, from its flags: what the marker shows."""
-    args = mnist_99_4.with_schedule(mnist_99_4.build_parser().parse_args(["train", *summary["train_args"]]))
+    args = mnist_99_4.build_parser().parse_args(["train", *summary["train_args"]])
     taught = "taught" if args.teacher_weights else "untaught"
     average = f"weight average {args.ema}" if args.ema else "no average"
     return f"{taught}, batch {args.batch_size}, {average}"

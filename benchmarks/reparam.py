@@ -125,7 +125,7 @@ def fold_run(out, reparam):
     """Replace OUT/model.pt (a ReparamNet's weights) by the folded Net's, checked on real digits, and
     put the folded network's sizes in OUT/metrics.json."""
     metrics = json.loads((out / "metrics.json").read_text())
-    branched = reparam_model(reparam)(argparse_namespace(metrics["args"]))
+    branched = reparam_model(reparam)(argparse.Namespace(**metrics["args"]))
     branched.load_state_dict(torch.load(out / "model.pt", weights_only=True))
     branched.eval()
     plain = branched.fold()
@@ -141,10 +141,6 @@ def fold_run(out, reparam):
     runs.save_atomically(metrics, out / "metrics.json")
     print(f"Folded into a plain Net: {metrics['params']:,} parameters (trained with {metrics['trained_params']:,}), "
           f"outputs within {difference:.1e} of the trained network's; saved {out / 'model.pt'}")
-
-
-def argparse_namespace(recorded):
-    return argparse.Namespace(**recorded)
 
 
 def split_reparam(argv):
