@@ -17,9 +17,16 @@ document scanners do:
    lines and go; of the remaining strokes, the largest connected one and the
    pieces near it stay (a stroke that runs off the frame too), specks and
    page edges go;
-3. crop to the digit, scale its longer side to 20 pixels, centre its mass.
+3. even the strokes: whatever the pen, a stroke is redrawn within MNIST's usual widths (a thin
+   ballpoint widened, a fat marker redrawn along its centreline), full brightness at its core,
+   soft-edged as MNIST's scans were;
+4. crop to the digit, scale its longer side to 20 pixels, centre its mass;
+5. note what makes the picture unlike one digit (other marks beside it, too wide, more loops than a
+   digit has, too much or too little ink, strokes too long), so that the reader can say it is unsure.
 """
+import functools
 import io
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,7 +36,7 @@ WORK_SIDE = 1000        # photos are shrunk to this longer side first: ample for
 PAPER_WINDOW = 1 / 6    # of the longer side: wider than any stroke, narrower than a shadow's slope
 INK_LEVEL = 0.5         # of the strongest ink: what counts as a stroke when finding the digit
 LINE_LEVEL = 0.25       # of the strongest ink: faint enough that printed lines stay unbroken
-LINE_LENGTH = 1 / 3     # of the image's width (height): a run this long is a ruled (squared) line...
+LINE_LENGTH = 0.6       # of the image's width (height): two or more runs this long are ruled (squared) lines...
 LINE_WIDTH = 1 / 150    # of the longer side: ...if it is also thinner than this (pen strokes are wider)
 STROKE_GAP = 1 / 200    # of the longer side: pieces of ink this close are one stroke
 PIECE_SHARE = 0.1       # a piece smaller than this share of the largest stroke is a speck
@@ -39,11 +46,26 @@ PAPER_AT_END = 0.25     # paper this near an end of the image's brightness range
 PAGE_EDGE = 0.8         # a piece along the frame spanning this share of a side is a page's edge, not a stroke
 MAX_PIXELS = 50_000_000  # a 14000x14000 image is refused: far beyond any photo, and 600 MB to decode
 DIGIT_BOX = 20          # MNIST's size-normalized box, in pixels
+STROKE_GRID = 4         # strokes are measured and redrawn on a grid this much finer than the box
+STROKE_WIDTHS = (1.75, 3.5)  # pixels of the box: MNIST's training digits' 10th and 90th percentiles of width
+TYPICAL_WIDTH = 2.75    # pixels of the box: where a stroke outside that range is brought
+# What one digit looks like, from MNIST's training digits read through this module (at most about 1 in
+# 200 of them lies beyond each bound); a picture beyond one is noted as unlike a digit.
+MOST_STRAY_INK = 0.2    # substantial marks beside the digit, as a share of its ink (a word's other letters)
+WIDEST = 1.5            # width over height of the ink (a word, a line of marks)
+MOST_LOOPS = 2          # an 8 has two (a grid, a star, a word have more)
+INK_SHARE = (0.025, 0.27)  # of the 28x28 field: a lone speck, or a blotch of noise
+LONGEST = 2.4           # the strokes' total length, in heights of the box (a spiral, a scribble)
 FIELD = 28
 
 
 class NoDigitError(ValueError):
     """The image holds nothing that looks like ink."""
+
+
+class Picture(NamedTuple):
+    digit: np.ndarray  # (28, 28) uint8, white on black, as the model sees it
+    doubt: str         # why the picture is unlike one digit, or "" when nothing is
 
 
 def working_copy(image):
@@ -105,7 +127,7 @@ def ink_map(image, ink=None):
         if alpha.min() < 250:  # really transparent somewhere: opacity is the ink
             return alpha / 255.0
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    gray = rgb.mean(axis=2)
+    gray = sum(np.moveaxis(rgb, 2, 0)) / 3
     window = max(7, round(max(gray.shape) * PAPER_WINDOW) | 1)
     if ink == "light" or (ink is None and light_ink(gray, window)):
         rgb = 1.0 - rgb
@@ -114,7 +136,8 @@ def ink_map(image, ink=None):
         rgb = rgb[..., :1]  # grey, as a drawing is: one channel's work, not three
     paper = np.stack([local_paper(rgb[..., c], window) for c in range(rgb.shape[2])], axis=-1)
     darkness = (paper - rgb) / np.maximum(paper, 0.05)
-    return np.clip(darkness, 0, 1).max(axis=2)
+    # The channels' maximum, one channel at a time: numpy's max over a short last axis is 30x slower.
+    return np.clip(functools.reduce(np.maximum, np.moveaxis(darkness, 2, 0)), 0, 1)
 
 
 def runs_longer_than(mask, length, width, axis):
@@ -132,7 +155,10 @@ def printed_lines(faint_ink):
     lines = np.zeros_like(faint_ink)
     for axis, extent in ((1, width), (0, height)):
         length = max(3, round(extent * LINE_LENGTH))
-        lines |= runs_longer_than(faint_ink, length, 1, axis) & ~runs_longer_than(faint_ink, length, thick, axis)
+        runs = runs_longer_than(faint_ink, length, 1, axis) & ~runs_longer_than(faint_ink, length, thick, axis)
+        # Printed lines come in families; one long thin run alone is a stroke (a 1, a 7's bar) of a fine pen.
+        if ndimage.label(runs, structure=np.ones((3, 3)))[1] >= 2:
+            lines |= runs
     return lines
 
 
@@ -176,36 +202,110 @@ def digit_strokes(ink, strongest):
     # near it; a page's edge does not.
     keep = [i for i in range(count) if i == main or (sizes[i] >= PIECE_SHARE * sizes[main]
                                                        and near_main(boxes[i]) and not page_edge(boxes[i]))]
-    return np.isin(labels, np.array(keep) + 1)
+    # Substantial ink left out (not specks, not a page's edge): other letters of a word, other digits.
+    stray = sum(sizes[i] for i in range(count) if i not in keep and sizes[i] >= PIECE_SHARE * sizes[main]
+                and not page_edge(boxes[i]))
+    return np.isin(labels, np.array(keep) + 1), stray / sum(sizes[i] for i in keep)
 
 
 def crop_to_digit(ink):
-    """The digit's box of the ink map, its ink rescaled to 0-1 and everything else set to 0."""
+    """The digit's box of the ink map, its ink rescaled to 0-1 and everything else set to 0; and the
+    substantial ink left out beside it, as a share of the digit's."""
     strongest = ndimage.uniform_filter(ink, size=3).max()  # a single hot pixel is noise, not ink
     if strongest < 0.1:  # nothing differs from the paper by even a tenth
         raise NoDigitError("no ink found: the image is blank or has no contrast")
-    strokes = digit_strokes(ink, strongest)
+    strokes, stray = digit_strokes(ink, strongest)
     rows, cols = np.nonzero(strokes)
     near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
     digit = np.where(near_strokes, np.clip(ink / strongest, 0, 1), 0)
     digit[digit < LINE_LEVEL] = 0
-    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1], stray
 
 
-def fit_in_field(ink):
-    """Scale the longer side to 20 pixels and centre the mass in a 28x28 field."""
-    height, width = ink.shape
+def resized(image, size):
+    """A float image resized to (width, height): averaged over each new pixel when shrinking (so a stroke
+    thinner than a pixel still leaves its share of ink), smoothly interpolated when enlarging."""
+    shrinking = size[0] < image.shape[1] or size[1] < image.shape[0]
+    return np.asarray(Image.fromarray(image.astype(np.float32), mode="F")
+                      .resize(size, Image.BOX if shrinking else Image.BILINEAR), dtype=np.float32)
+
+
+def stroke_mask(digit):
+    """The digit's strokes as a mask on a grid STROKE_GRID times finer than MNIST's 20-pixel box.
+
+    A thin pen's stroke, shrunk, is faint: a stroke is where the ink is at least half as strong as
+    along the strokes' cores (the 90th percentile of the ink present), so a faint line stays whole.
+    """
+    height, width = digit.shape
+    factor = DIGIT_BOX * STROKE_GRID / max(height, width)
+    fine = resized(digit, (max(1, round(width * factor)), max(1, round(height * factor))))
+    present = fine[fine > 0.02]
+    return fine > 0.5 * np.percentile(present, 90) if present.size else fine > 0.5
+
+
+def stroke_width(mask):
+    """The typical width of a mask's strokes in pixels, and their centrelines (the ridge of the distance
+    to the paper: each pixel at least as far from the paper as its 8 neighbours)."""
+    inside = ndimage.distance_transform_edt(mask)
+    ridge = mask & (inside >= ndimage.maximum_filter(inside, size=3))
+    # A stroke w pixels wide is (w + 1) / 2 from the paper at its centre.
+    return 2 * float(np.median(inside[ridge])) - 1 if ridge.any() else 0.0, ridge
+
+
+def even_strokes(mask):
+    """Strokes brought to MNIST's widths: thin ones widened, fat ones redrawn along their centrelines, both
+    to the typical width; strokes already within the usual range are left as they are."""
+    width, ridge = stroke_width(mask)
+    low, high = STROKE_WIDTHS[0] * STROKE_GRID, STROKE_WIDTHS[1] * STROKE_GRID
+    typical = TYPICAL_WIDTH * STROKE_GRID
+    if width < low:  # a fine pen: widen each stroke by the difference
+        return ndimage.distance_transform_edt(~mask) <= (typical - width) / 2
+    if width > high:  # a marker: a stroke of the typical width around the same centreline
+        return ndimage.distance_transform_edt(~ridge) <= (typical - 1) / 2
+    return mask
+
+
+def fit_in_field(strokes):
+    """A fine stroke mask averaged down to MNIST's box (its longer side 20 pixels, soft-edged as MNIST's
+    binary scans were), its mass centred in a 28x28 field."""
+    rows, cols = np.nonzero(strokes)
+    strokes = strokes[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # a thinned marker's box shrinks
+    height, width = strokes.shape
     factor = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    digit = np.asarray(Image.fromarray((ink * 255).astype(np.uint8)).resize(size, Image.LANCZOS),
-                       dtype=np.float32)
+    digit = resized(strokes.astype(np.float32), size) * 255
     mass_y, mass_x = center_of_mass(digit)
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
     top, left = round(FIELD / 2 - mass_y), round(FIELD / 2 - mass_x)
     top = min(max(top, 0), FIELD - digit.shape[0])   # keep the whole digit inside the field
     left = min(max(left, 0), FIELD - digit.shape[1])
     field[top:top + digit.shape[0], left:left + digit.shape[1]] = digit
-    return np.clip(field, 0, 255).astype(np.uint8)
+    return np.clip(np.round(field), 0, 255).astype(np.uint8)
+
+
+def loop_count(strokes):
+    """How many closed loops the strokes make: holes of paper enclosed by ink, specks aside."""
+    paper, count = ndimage.label(~strokes)
+    outside = np.unique(np.concatenate([paper[0], paper[-1], paper[:, 0], paper[:, -1]]))
+    areas = np.bincount(paper.ravel(), minlength=count + 1)
+    return sum(1 for label in range(1, count + 1) if label not in outside and areas[label] >= 0.004 * strokes.size)
+
+
+def layout_doubt(width_over_height, stray, strokes, digit):
+    """Why the picture is unlike one MNIST digit, or "" (the bounds are above the functions)."""
+    _, centrelines = stroke_width(strokes)
+    ink_share = digit.mean() / 255
+    if stray >= MOST_STRAY_INK:
+        return "other marks beside it"
+    if width_over_height >= WIDEST:
+        return "wider than a digit"
+    if loop_count(strokes) > MOST_LOOPS:
+        return "more loops than a digit has"
+    if not INK_SHARE[0] <= ink_share < INK_SHARE[1]:
+        return "too much ink for a digit" if ink_share >= INK_SHARE[1] else "too little ink for a digit"
+    if centrelines.sum() / max(strokes.shape) >= LONGEST:
+        return "longer strokes than a digit's"
+    return ""
 
 
 def center_of_mass(image):
@@ -222,7 +322,12 @@ def png_bytes(digit):
 
 
 def load_digit(path, ink=None):
-    """A (28, 28) uint8 array, white digit on black, from an image file (or file object) of any size.
+    """A (28, 28) uint8 array, white digit on black, from an image file (or file object) of any size."""
+    return read_picture(path, ink).digit
+
+
+def read_picture(path, ink=None):
+    """The Picture of an image file (or file object) of any size: the 28x28 digit and any doubt.
 
     `ink` is "dark" or "light" when it is known (the draw page's canvas is dark on white); by
     default it is read off the image. Raises OSError when the file cannot be read, ValueError when
@@ -233,6 +338,9 @@ def load_digit(path, ink=None):
             if image.width * image.height > MAX_PIXELS:  # refused before its pixels are decoded
                 raise ValueError(f"the image is {image.width}x{image.height} pixels; the limit is "
                                  f"{MAX_PIXELS // 1_000_000} million")
+            if image.format == "JPEG" and max(image.size) > WORK_SIDE:  # decode no finer than the work needs
+                factor = WORK_SIDE / max(image.size)
+                image.draft(image.mode, (round(image.width * factor), round(image.height * factor)))
             image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
             image.load()
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its 89-megapixel warning
@@ -241,4 +349,7 @@ def load_digit(path, ink=None):
         raise ValueError("not an image file that can be read (PNG, JPEG, BMP, ...)") from None
     except SyntaxError as error:  # what Pillow raises for some broken files
         raise ValueError(f"a broken image file ({error})") from None
-    return fit_in_field(crop_to_digit(ink_map(working_copy(image), ink)))
+    crop, stray = crop_to_digit(ink_map(working_copy(image), ink))
+    strokes = even_strokes(stroke_mask(crop))
+    digit = fit_in_field(strokes)
+    return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, strokes, digit))

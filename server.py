@@ -5,8 +5,10 @@ Two routes, nothing else (no file is ever served by its path):
     GET  /          the page, web/draw.html: HTML, CSS and JS in one file, offline
     POST /predict   an image: its bytes as the body (the page's canvas, `curl --data-binary @digit.png`),
                     or a multipart form upload in the field "file" (`curl -F file=@digit.png`) ->
-                    {"digit": D, "probabilities": [p0, ..., p9], "seen": "data:image/png;base64,..."}
-                    where "seen" is the 28x28 image the model read.
+                    {"digit": D, "probabilities": [p0, ..., p9], "unsure": false, "doubt": null,
+                     "seen": "data:image/png;base64,..."}
+                    where "seen" is the 28x28 image the model read, and "unsure" is true (with
+                    "doubt" saying why) when the image is unlikely to be one digit.
                     `?ink=dark` (or light) says which the ink is, as the page does for its canvas;
                     without it, it is read off the image as `predict` does.
 
@@ -46,13 +48,13 @@ class BadRequest(Exception):
         self.status = status
 
 
-def read_image(body, classify, ink=None):
-    """The JSON answer for one image's bytes; `classify` maps a 28x28 uint8 digit to 10 probabilities."""
-    digit = digit_image.load_digit(io.BytesIO(body), ink)
-    probabilities = [round(float(p), 6) for p in classify(digit)]
-    seen = base64.b64encode(digit_image.png_bytes(digit)).decode("ascii")
+def read_image(body, read, ink=None):
+    """The JSON answer for one image's bytes; `read(file, ink)` is use.read_digit for the served model."""
+    reading = read(io.BytesIO(body), ink)
+    probabilities = [round(float(p), 6) for p in reading.probabilities]
+    seen = base64.b64encode(digit_image.png_bytes(reading.digit)).decode("ascii")
     return {"digit": max(range(10), key=probabilities.__getitem__), "probabilities": probabilities,
-            "seen": f"data:image/png;base64,{seen}"}
+            "unsure": reading.unsure, "doubt": reading.doubt or None, "seen": f"data:image/png;base64,{seen}"}
 
 
 def uploaded_file(body, content_type):
@@ -68,7 +70,7 @@ def uploaded_file(body, content_type):
 
 
 class DigitPageHandler(BaseHTTPRequestHandler):
-    """Serves the page and reads posted images; `self.server.classify` does the reading."""
+    """Serves the page and reads posted images; `self.server.read` does the reading."""
 
     server_version = "mnist_99_4"
     timeout = BODY_TIMEOUT_S  # on the socket: a request that stops arriving does not hold a thread forever
@@ -95,7 +97,7 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "")
             if content_type.startswith("multipart/form-data"):
                 body = uploaded_file(body, content_type)
-            answer = read_image(body, self.server.classify, ink)
+            answer = read_image(body, self.server.read, ink)
         except BadRequest as error:
             return self.send_json({"error": str(error)}, error.status)
         except (OSError, ValueError) as error:  # not an image, truncated, blank canvas, too many pixels
@@ -215,10 +217,11 @@ class DigitServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(classify, host="127.0.0.1", port=8000):
-    """A threaded HTTP server for the page, bound and ready for serve_forever(); port 0 picks a free one."""
+def make_server(read, host="127.0.0.1", port=8000):
+    """A threaded HTTP server for the page, bound and ready for serve_forever(); port 0 picks a free one.
+    `read(file, ink)` reads one image file (use.read_digit for the served model)."""
     server = DigitServer((host, port), DigitPageHandler)
-    server.classify = classify
+    server.read = read
     server.page = PAGE.read_bytes()
     return server
 

@@ -127,3 +127,291 @@ def photo_set(images, labels, count, seed):
         conditions = random_conditions(rng)
         photos.append((notebook_photo(np.asarray(images[i]), rng, conditions), int(labels[i]), conditions))
     return photos
+
+
+# ---------------------------------------------------------------- digits and non-digits drawn with a pen
+
+def thin_to_centreline(mask):
+    """Zhang and Suen's thinning (1984): the one-pixel centreline of a binary shape's strokes."""
+    image = np.pad(mask.astype(np.uint8), 1)
+    while True:
+        removed = 0
+        for step in (0, 1):
+            p = image
+            # p2..p9: the 8 neighbours clockwise from the one above
+            n = [np.roll(p, shift, axis=(0, 1)) for shift in ((1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0),
+                                                              (-1, 1), (0, 1), (1, 1))]
+            count = sum(n)
+            transitions = sum((n[i] == 0) & (n[(i + 1) % 8] == 1) for i in range(8))
+            if step == 0:
+                side = (n[0] * n[2] * n[4] == 0) & (n[2] * n[4] * n[6] == 0)
+            else:
+                side = (n[0] * n[2] * n[6] == 0) & (n[0] * n[4] * n[6] == 0)
+            drop = (p == 1) & (count >= 2) & (count <= 6) & (transitions == 1) & side
+            removed += int(drop.sum())
+            image = np.where(drop, 0, image).astype(np.uint8)
+        if not removed:
+            return image[1:-1, 1:-1].astype(bool)
+
+
+def prune_spurs(line, length):
+    """The centreline without the short branches that thinning leaves where a stroke was blotchy: end
+    pixels are taken off `length` times (a pen stroke's own ends shorten by as much)."""
+    line = line.copy()
+    for _ in range(length):
+        padded = np.pad(line, 1).astype(np.uint8)
+        neighbours = sum(np.roll(padded, (dy, dx), axis=(0, 1)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                         if dy or dx)[1:-1, 1:-1]
+        line &= ~(neighbours <= 1)
+    return line
+
+
+def mnist_centreline(digit, side):
+    """An MNIST digit's pen path, as (y, x) pixel pairs to join, in a side x side box."""
+    scale = 8
+    big = upscale(digit, scale) > 0.5
+    line = prune_spurs(thin_to_centreline(big), 8)
+    ys, xs = np.nonzero(line)
+    points = set(zip(ys.tolist(), xs.tolist()))
+    factor = side / (28 * scale)
+    segments = []
+    for y, x in points:  # each pixel joined to its right and lower neighbours: the path, unbroken
+        for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+            if (y + dy, x + dx) in points:
+                segments.append(((x * factor, y * factor), ((x + dx) * factor, (y + dy) * factor)))
+    return segments
+
+
+def strokes_centreline(strokes, side):
+    """Mouse-style strokes (lists of 0-1 points) as segments in a side x side box."""
+    segments = []
+    for stroke in strokes:
+        points = [(x * side, y * side) for x, y in stroke]
+        segments += list(zip(points[:-1], points[1:])) or [(points[0], points[0])]
+    return segments
+
+
+def pen_ink(segments, size, width, rng=None, pressure=0.0, offset=(0, 0)):
+    """Ink (0-1) of a round pen `width` pixels wide drawn along `segments`, anti-aliased, on a size canvas.
+
+    `pressure` varies the width smoothly along the strokes by up to that share, as a ballpoint does.
+    """
+    from PIL import ImageDraw
+    from scipy import ndimage
+
+    canvas = Image.new("L", size, 0)
+    drawing = ImageDraw.Draw(canvas)
+    for (x0, y0), (x1, y1) in segments:
+        drawing.line([(x0 + offset[0], y0 + offset[1]), (x1 + offset[0], y1 + offset[1])], fill=255, width=1)
+    centre = np.asarray(canvas) > 0
+    distance = ndimage.distance_transform_edt(~centre)
+    radius = np.full(centre.shape, width / 2, dtype=np.float32)
+    if pressure and rng is not None:
+        field = ndimage.zoom(rng.uniform(-1, 1, (6, 6)), (size[1] / 6, size[0] / 6), order=3)[:size[1], :size[0]]
+        radius = radius * (1 + pressure * np.clip(field, -1, 1))
+    return np.clip(radius + 0.5 - distance, 0, 1).astype(np.float32)
+
+
+PEN_SHARES = (0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.15)  # the pen's width as a share of the digit's height
+
+
+def centreline_extent(segments):
+    ys = [y for segment in segments for _, y in segment]
+    xs = [x for segment in segments for x, _ in segment]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def paper_with_ink(ink, rng, photo, ink_rgb=(0.1, 0.1, 0.12)):
+    """Dark ink on white paper, or on a phone photo's paper: an off-white tone, sensor noise, a soft shadow
+    from one side, sometimes ruled lines, and coloured ink."""
+    from scipy import ndimage
+
+    height, width = ink.shape
+    if not photo:
+        paper = np.ones((height, width, 3), dtype=np.float32)
+    else:
+        tone = rng.uniform(0.8, 0.95)
+        paper = np.full((height, width, 3), tone, dtype=np.float32) * np.array([1.0, 0.98, 0.93], dtype=np.float32)
+        paper *= 1 + rng.normal(0, 0.015, (height, width, 1)).astype(np.float32)
+        if rng.random() < 0.4:  # ruled paper: faint blue lines
+            ys = np.arange(height)[:, None]
+            spacing = rng.uniform(0.05, 0.09) * height
+            on_line = np.abs((ys + rng.uniform(0, spacing)) % spacing - spacing / 2) < max(0.6, height / 900)
+            paper[np.broadcast_to(on_line, (height, width))] *= np.array([0.6, 0.75, 0.95], dtype=np.float32)
+        ink_rgb = [(0.1, 0.1, 0.12), (0.12, 0.2, 0.6), (0.2, 0.2, 0.25)][rng.integers(3)]
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        along = [xs / width, 1 - xs / width, ys / height, 1 - ys / height][rng.integers(4)]
+        depth = rng.uniform(0.2, 0.5)
+        paper *= (1 - depth / (1 + np.exp((along - rng.uniform(0.3, 0.7)) / rng.uniform(0.08, 0.2))))[..., None]
+    paper = paper * (1 - ink[..., None]) + ink[..., None] * np.array(ink_rgb, dtype=np.float32) * paper
+    return np.clip(paper, 0, 1)
+
+
+def as_photo_file(paper, rng, blur):
+    """A paper array as a JPEG-compressed PIL image after a camera's blur (sigma in pixels)."""
+    import io
+    from scipy import ndimage
+
+    if blur:
+        paper = ndimage.gaussian_filter(paper, sigma=(blur, blur, 0))
+    image = Image.fromarray((np.clip(paper, 0, 1) * 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=int(rng.integers(60, 96)))
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+def pen_conditions(rng, pen_share=None, canvas_side=None):
+    """Random conditions of a picture drawn with a pen: its width (share of the digit's height), the canvas,
+    the digit's size in it, blur, and white paper or a photo's."""
+    canvas_side = canvas_side or int(rng.integers(200, 3001))
+    return {"pen share": pen_share or PEN_SHARES[rng.integers(len(PEN_SHARES))],
+            "canvas": canvas_side,
+            "digit height": rng.uniform(0.3, 0.75),
+            "blur": float(rng.choice([0, 0, 0.5, 1.0, 2.0])) * canvas_side / 1000,
+            "photo": bool(rng.random() < 0.5)}
+
+
+def draw_with_pen(segments, rng, conditions):
+    """A picture (PIL image) of `segments` drawn with a pen under `conditions` (pen_conditions)."""
+    x0, y0, x1, y1 = centreline_extent(segments)
+    side = conditions["canvas"]
+    aspect = rng.uniform(0.75, 1.33)
+    size = (side, max(64, int(side * aspect))) if rng.random() < 0.5 else (max(64, int(side * aspect)), side)
+    target = conditions["digit height"] * min(size)
+    factor = target / max(y1 - y0, 1e-6)
+    scaled = [((ax * factor, ay * factor), (bx * factor, by * factor)) for (ax, ay), (bx, by) in segments]
+    width = max(x1 - x0, 1) * factor
+    pen = conditions["pen share"] * target
+    offset = (rng.uniform(pen, max(pen + 1, size[0] - width - pen)) - x0 * factor,
+              rng.uniform(pen, max(pen + 1, size[1] - target - pen)) - y0 * factor)
+    ink = pen_ink(scaled, size, pen, rng, pressure=rng.uniform(0, 0.3), offset=offset)
+    return as_photo_file(paper_with_ink(ink, rng, conditions["photo"]), rng, conditions["blur"])
+
+
+def pen_digit_set(images, labels, count, seed, **fixed):
+    """`count` real MNIST test digits redrawn along their centrelines with a pen; (image, label, conditions)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(images), size=count, replace=False)
+    pictures = []
+    for i in picks:
+        conditions = pen_conditions(rng, **fixed)
+        segments = mnist_centreline(np.asarray(images[i]), 224)
+        pictures.append((draw_with_pen(segments, rng, conditions), int(labels[i]), conditions))
+    return pictures
+
+
+# Things that are not a digit, drawn or printed the way people make them.
+WORDS = ("hello", "the", "cat", "note", "music", "house", "yes", "no", "menu", "total", "pay", "MNIST", "Hi",
+         "abc", "word", "sale", "open", "name", "date", "time", "OK", "page", "help", "exit", "stop")
+
+
+def font_files():
+    """TrueType fonts on this machine (Debian's fonts-dejavu, fonts-liberation, ...), else none."""
+    from pathlib import Path
+
+    roots = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts")]
+    symbols = ("d050000l", "dingbat", "symbol", "z003")  # pictures and script, not letters
+    return sorted(str(p) for root in roots if root.is_dir() for p in root.rglob("*.[ot]tf")
+                  if not any(name in p.name.lower() for name in symbols))
+
+
+def printed_word(rng, side):
+    """A word in a random font, as ink (0-1) on a canvas."""
+    from PIL import ImageDraw, ImageFont
+
+    fonts = font_files()
+    size = int(side * rng.uniform(0.12, 0.3))
+    font = ImageFont.truetype(fonts[rng.integers(len(fonts))], size) if fonts else ImageFont.load_default(size)
+    word = WORDS[rng.integers(len(WORDS))]
+    canvas = Image.new("L", (side, side), 0)
+    drawing = ImageDraw.Draw(canvas)
+    left, top, right, bottom = drawing.textbbox((0, 0), word, font=font)
+    x = rng.uniform(0, max(1, side - (right - left))) - left
+    y = rng.uniform(0, max(1, side - (bottom - top))) - top
+    drawing.text((x, y), word, fill=255, font=font)
+    return np.asarray(canvas, dtype=np.float32) / 255
+
+
+def scribble_strokes(rng):
+    """A random looping scribble: a smooth wandering path with many turns."""
+    points, heading, position = [], rng.uniform(0, 2 * np.pi), np.array([0.5, 0.5])
+    turn = rng.uniform(0.2, 0.6)
+    for _ in range(int(rng.integers(60, 160))):
+        heading += rng.normal(0, turn)
+        position = np.clip(position + 0.03 * np.array([np.cos(heading), np.sin(heading)]), 0.1, 0.9)
+        points.append(tuple(position))
+    return [points]
+
+
+def shape_strokes(rng):
+    """A star, a smiley, a grid, a triangle, a spiral, a hash sign, a heart, an arrow or a house."""
+    def arc(cx, cy, r, start, end, steps=32, ry=None):
+        return [(cx + r * np.cos(a), cy + (ry or r) * np.sin(a)) for a in np.linspace(start, end, steps)]
+
+    kind = ("star", "smiley", "grid", "triangle", "spiral", "hash", "heart", "arrow", "house")[rng.integers(9)]
+    if kind == "star":
+        angles = -np.pi / 2 + np.arange(6) * 4 * np.pi / 5
+        strokes = [[(0.5 + 0.4 * np.cos(a), 0.5 + 0.4 * np.sin(a)) for a in angles]]
+    elif kind == "smiley":
+        strokes = [arc(0.5, 0.5, 0.4, 0, 2 * np.pi, 48), arc(0.36, 0.38, 0.04, 0, 2 * np.pi, 12),
+                   arc(0.64, 0.38, 0.04, 0, 2 * np.pi, 12), arc(0.5, 0.52, 0.22, 0.2, np.pi - 0.2)]
+    elif kind == "grid":
+        n = int(rng.integers(3, 6))
+        ticks = np.linspace(0.1, 0.9, n)
+        strokes = [[(t, 0.1), (t, 0.9)] for t in ticks] + [[(0.1, t), (0.9, t)] for t in ticks]
+    elif kind == "triangle":
+        strokes = [[(0.5, 0.1), (0.9, 0.85), (0.1, 0.85), (0.5, 0.1)]]
+    elif kind == "spiral":
+        turns = np.linspace(0, 6 * np.pi, 120)
+        strokes = [[(0.5 + 0.4 * t / turns[-1] * np.cos(t), 0.5 + 0.4 * t / turns[-1] * np.sin(t)) for t in turns]]
+    elif kind == "hash":
+        strokes = [[(0.35, 0.1), (0.3, 0.9)], [(0.68, 0.1), (0.63, 0.9)], [(0.1, 0.35), (0.9, 0.35)],
+                   [(0.1, 0.65), (0.9, 0.65)]]
+    elif kind == "heart":
+        ts = np.linspace(0, 2 * np.pi, 64)
+        strokes = [[(0.5 + 0.025 * 16 * np.sin(t) ** 3,
+                     0.45 - 0.025 * (13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)))
+                    for t in ts]]
+    elif kind == "arrow":
+        strokes = [[(0.1, 0.5), (0.9, 0.5)], [(0.65, 0.25), (0.9, 0.5), (0.65, 0.75)]]
+    else:  # a house: a square with a roof
+        strokes = [[(0.2, 0.45), (0.2, 0.9), (0.8, 0.9), (0.8, 0.45), (0.2, 0.45), (0.5, 0.1), (0.8, 0.45)]]
+    lean = rng.uniform(-0.15, 0.15)
+    return kind, [[(x + lean * (0.5 - y) + rng.normal(0, 0.004), y + rng.normal(0, 0.004)) for x, y in stroke]
+                  for stroke in strokes]
+
+
+def noise_ink(rng, side):
+    """Noise: sensor-like grain, blotches, or salt and pepper."""
+    from scipy import ndimage
+
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.uniform(0, 1, (side, side)).astype(np.float32)
+    if kind == 1:
+        blotches = ndimage.gaussian_filter(rng.normal(0, 1, (side, side)), side / 40)
+        return np.clip((blotches - blotches.mean()) / blotches.std(), 0, 1).astype(np.float32)
+    return (rng.random((side, side)) < 0.05).astype(np.float32)
+
+
+def non_digit_set(count, seed):
+    """`count` pictures that are not one digit: printed words, scribbles, shapes and noise, on white paper or
+    a photo's, at 200-2000 px. Returns (image, kind)."""
+    rng = np.random.default_rng(seed)
+    pictures = []
+    for i in range(count):
+        kind = ("word", "scribble", "shape", "noise")[i % 4]
+        side = int(rng.integers(200, 2001))
+        pen = side * rng.uniform(0.005, 0.05)
+        if kind == "word":
+            ink = printed_word(rng, side)
+        elif kind == "noise":
+            ink = noise_ink(rng, side)
+        else:
+            strokes = scribble_strokes(rng) if kind == "scribble" else shape_strokes(rng)[1]
+            ink = pen_ink(strokes_centreline(strokes, side), (side, side), pen, rng, pressure=0.2)
+        photo = bool(rng.random() < 0.5)
+        pictures.append((as_photo_file(paper_with_ink(ink, rng, photo), rng, float(rng.choice([0, 0.5, 1.0]))),
+                         kind))
+    return pictures

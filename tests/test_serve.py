@@ -38,7 +38,7 @@ def model():
 def address(model):
     """A server on a free port, in a thread, as `serve` runs it."""
     cpu = torch.device("cpu")
-    web = server.make_server(lambda digit: use.digit_probabilities(model, digit, cpu).tolist(), port=0)
+    web = server.make_server(lambda file, ink: use.read_digit(model, file, cpu, ink), port=0)
     thread = threading.Thread(target=web.serve_forever, daemon=True)
     thread.start()
     yield server.address(web)

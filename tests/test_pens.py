@@ -1,0 +1,113 @@
+"""Any pen: thin ballpoints and fat markers read alike, and what is not a digit is called unsure."""
+import io
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import data
+import digit_image
+import mnist_99_4
+import use
+from digit_pictures import non_digit_set, pen_digit_set, pen_ink, strokes_centreline
+
+CPU = torch.device("cpu")
+SEVEN = [[(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]]  # a 7 as a pen draws it, in a 0-1 box
+
+
+@pytest.fixture(scope="module")
+def test_set(mnist_dir):
+    return data.load_mnist(mnist_dir, train=False)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return use.load_trained_model(use.SHIPPED_WEIGHTS, CPU)
+
+
+def drawn_seven(pen_width, side=1000):
+    """A 7 drawn with a pen `pen_width` pixels wide on a side x side white page, as a PNG file."""
+    ink = pen_ink(strokes_centreline(SEVEN, side), (side, side), pen_width)
+    buffer = io.BytesIO()
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(buffer, "PNG")
+    buffer.seek(0)
+    return buffer
+
+
+def test_a_ballpoint_and_a_marker_give_the_model_the_same_strokes():
+    from scipy import ndimage
+
+    thin = digit_image.load_digit(drawn_seven(2)).astype(np.float32) / 255     # 0.3% of the 7's height
+    fat = digit_image.load_digit(drawn_seven(150)).astype(np.float32) / 255    # 23%, a marker
+    for seen in (thin, fat):  # full-brightness cores, and as much ink as most of MNIST's own 7s (62-122)
+        assert seen.max() == 1.0 and 55 <= seen.sum() <= 125
+    # As alike as two of MNIST's 7s are (0.90 for its first two): the same strokes, a pixel apart at most.
+    alike = np.corrcoef(ndimage.gaussian_filter(thin, 1).ravel(), ndimage.gaussian_filter(fat, 1).ravel())[0, 1]
+    assert alike >= 0.9
+
+
+@pytest.mark.parametrize("pen_width", [2, 4, 8, 30, 90])
+def test_a_seven_reads_as_seven_whatever_the_pen(model, pen_width):
+    reading = use.read_digit(model, drawn_seven(pen_width), CPU)
+    assert int(reading.probabilities.argmax()) == 7 and not reading.unsure
+
+
+def test_thin_pen_digits_on_phone_sized_images_are_read(test_set, model):
+    images, labels = test_set
+    # Pens 2-6 px on 600-1200 px pictures, the digit 150-400 px high: a ballpoint, photographed.
+    rng = np.random.default_rng(5)
+    right = 0
+    for part in range(20):
+        pen, height = rng.uniform(2, 6), rng.uniform(150, 400)
+        image, label, _ = pen_digit_set(images, labels, 1, 500 + part, pen_share=pen / height,
+                                        canvas_side=int(rng.integers(600, 1201)))[0]
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        buffer.seek(0)
+        right += int(use.read_digit(model, buffer, CPU).probabilities.argmax()) == label
+    assert right >= 19, f"{right}/20 thin-pen digits read right"
+
+
+def test_words_shapes_and_noise_are_mostly_called_unsure(model):
+    pictures = non_digit_set(24, seed=5)
+    flagged = 0
+    for image, _ in pictures:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG")
+        buffer.seek(0)
+        try:
+            flagged += use.read_digit(model, buffer, CPU).unsure
+        except digit_image.NoDigitError:
+            flagged += 1
+    assert flagged >= 16, f"{flagged}/24 non-digits flagged"
+
+
+def test_real_digits_are_rarely_called_unsure(test_set, model):
+    images, labels = test_set
+    flagged = right = 0
+    for image, label in zip(images[:300], labels[:300]):
+        buffer = io.BytesIO()
+        Image.fromarray(image.numpy()).save(buffer, "PNG")
+        buffer.seek(0)
+        reading = use.read_digit(model, buffer, CPU)
+        flagged += reading.unsure
+        right += int(reading.probabilities.argmax()) == int(label)
+    assert flagged <= 6 and right >= 294, f"{flagged} flagged, {right} right of 300"
+
+
+def test_predict_says_unsure_beside_its_best_guess(tmp_path, capsys):
+    word = tmp_path / "word.png"
+    canvas = Image.new("L", (600, 200), 255)
+    from PIL import ImageDraw, ImageFont
+    ImageDraw.Draw(canvas).text((20, 40), "hello", fill=0, font=ImageFont.load_default(110))
+    canvas.save(word)
+    seven = tmp_path / "seven.png"
+    seven.write_bytes(drawn_seven(3).getvalue())
+
+    assert mnist_99_4.main(["predict", str(word), str(seven)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(rf"{re.escape(str(word))}: \d \(unsure: \d+\.\d%, [a-z' ]+\)", lines[0]), lines[0]
+    assert re.fullmatch(rf"{re.escape(str(seven))}: 7 \(\d+\.\d%\)", lines[1]), lines[1]
