@@ -76,7 +76,12 @@ class DigitPageHandler(BaseHTTPRequestHandler):
     timeout = BODY_TIMEOUT_S  # on the socket: a request that stops arriving does not hold a thread forever
 
     def do_GET(self, head=False):
-        if urlsplit(self.path).path not in ("/", "/index.html"):
+        path = urlsplit(self.path).path
+        if path == "/predict":
+            return self.send_json({"error": "POST an image to /predict (its bytes, or a form upload in the field "
+                                            f"'{UPLOAD_FIELD}'); the page is at /"},
+                                  HTTPStatus.METHOD_NOT_ALLOWED, head=head, extra_headers={"Allow": "POST"})
+        if path not in ("/", "/index.html"):
             return self.send_json({"error": f"no page at {self.path}; the page is at /"}, HTTPStatus.NOT_FOUND,
                                   head=head)
         self.send_body(self.server.page, "text/html; charset=utf-8", head=head)
@@ -210,6 +215,7 @@ class DigitPageHandler(BaseHTTPRequestHandler):
 
 class DigitServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # the standard library's 5 resets most of a burst of simultaneous clients
 
     def handle_error(self, request, client_address):
         """A client that hangs up mid-request is not an error of the server's: no traceback for it."""

@@ -259,7 +259,8 @@ def export_command(args):
         data.write_atomically(onnx_path, onnx_program.model_proto.SerializeToString())
     except OSError as error:
         raise UsageError(f"--onnx {args.onnx}: cannot write it ({error.strerror or error})") from None
-    print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, normalized as model.py says; "
+    print(f"Wrote {args.onnx}: input 'image' (N, 1, 28, 28) float, pixels p in 0-1 given as "
+          f"(p - {data.MNIST_MEAN}) / {data.MNIST_STD}; "
           f"output 'log_probs' (N, 10)")
     return 0
 

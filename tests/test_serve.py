@@ -107,6 +107,21 @@ def test_concurrent_requests_each_get_their_own_answer(address, test_digits):
     assert [answer["digit"] for _, answer in answers] == alone * 2
 
 
+def test_a_burst_of_clients_connecting_at_once_is_not_reset(address, test_digits):
+    """Every client connects before any is served: the queue of waiting connections must hold them all."""
+    host, port = urlsplit(address).hostname, urlsplit(address).port
+    body = as_drawn_on_paper(test_digits[0][0])
+    clients = [socket.create_connection((host, port), timeout=30) for _ in range(200)]
+    try:
+        for client in clients:
+            client.sendall(post_headers(len(body), "Connection: close\r\n") + body)
+        replies = [b"".join(iter(lambda c=client: c.recv(65536), b"")) for client in clients]
+    finally:
+        for client in clients:
+            client.close()
+    assert all(reply.startswith(b"HTTP/1.0 200") or reply.startswith(b"HTTP/1.1 200") for reply in replies)
+
+
 @pytest.mark.parametrize("body, status, fragment", [
     (b"this is text, not a picture", 400, "not an image"),
     (png(np.full((280, 280), 255, dtype=np.uint8)), 400, "no ink"),
@@ -214,6 +229,26 @@ def test_only_the_page_and_predict_are_served(address):
             urllib.request.urlopen(address + path, timeout=10)
         assert error.value.code == 404
     assert post(address, b"x", path="upload")[0] == 404
+
+
+def test_a_get_of_predict_says_to_post_an_image(address):
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(address + "predict", timeout=10)
+    assert error.value.code == 405 and error.value.headers["Allow"] == "POST"
+    assert "POST an image to /predict" in json.loads(error.value.read())["error"]
+
+
+def test_a_word_is_answered_unsure_and_a_digit_is_not(address, test_digits):
+    from PIL import ImageDraw, ImageFont
+
+    canvas = Image.new("L", (600, 200), 255)
+    ImageDraw.Draw(canvas).text((20, 40), "hello", fill=0, font=ImageFont.load_default(110))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    status, word = post(address, buffer.getvalue())
+    assert status == 200 and word["unsure"] is True and word["doubt"]
+    status, digit = post(address, as_drawn_on_paper(test_digits[0][0]))
+    assert status == 200 and digit["unsure"] is False and digit["doubt"] is None
 
 
 def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(test_digits):
