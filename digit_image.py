@@ -32,7 +32,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-WORK_SIDE = 1000        # photos are shrunk to this longer side first: ample for a digit, and fast
+WORK_SIDE = 480         # photos are shrunk to this longer side first: ample for a digit (a ballpoint stays
+                        # whole), and 3x as fast as 1000 (benchmarks/pens.py times a read)
 PAPER_WINDOW = 1 / 6    # of the longer side: wider than any stroke, narrower than a shadow's slope
 INK_LEVEL = 0.5         # of the strongest ink: what counts as a stroke when finding the digit
 LINE_LEVEL = 0.25       # of the strongest ink: faint enough that printed lines stay unbroken
@@ -291,6 +292,18 @@ def loop_count(strokes):
     return sum(1 for label in range(1, count + 1) if label not in outside and areas[label] >= 0.004 * strokes.size)
 
 
+def marks_inside_loops(strokes):
+    """Whether a separate piece of ink lies inside another's loop (a smiley's eyes, a circled mark):
+    no digit has one."""
+    pieces, count = ndimage.label(strokes, structure=np.ones((3, 3)))
+    for piece in range(1, count + 1):
+        others = strokes & (pieces != piece)
+        enclosed = ndimage.binary_fill_holes(others) & ~others
+        if count > 1 and enclosed[pieces == piece].mean() > 0.9:
+            return True
+    return False
+
+
 def layout_doubt(width_over_height, stray, strokes, digit):
     """Why the picture is unlike one MNIST digit, or "" (the bounds are above the functions)."""
     _, centrelines = stroke_width(strokes)
@@ -301,6 +314,8 @@ def layout_doubt(width_over_height, stray, strokes, digit):
         return "wider than a digit"
     if loop_count(strokes) > MOST_LOOPS:
         return "more loops than a digit has"
+    if marks_inside_loops(strokes):
+        return "marks inside a loop"
     if not INK_SHARE[0] <= ink_share < INK_SHARE[1]:
         return "too much ink for a digit" if ink_share >= INK_SHARE[1] else "too little ink for a digit"
     if centrelines.sum() / max(strokes.shape) >= LONGEST:

@@ -1,6 +1,6 @@
 """How many mouse-drawn digits the draw page reads right, in a real browser (Chromium, via Playwright).
 
-    python benchmarks/drawn_digits.py                     # this checkout's `serve`
+    python benchmarks/drawn_digits.py --out benchmarks/results/drawn_digits.md   # this checkout's `serve`
     python benchmarks/drawn_digits.py --commit 437f291    # the program as it was at an earlier commit
 
 Draws, with the mouse, the strokes of the page's own browser test (tests/test_serve.py): 20 eights
@@ -12,6 +12,7 @@ history, and stops it after. Needs Chromium (Debian: apt-get install chromium) a
 Python.
 """
 import argparse
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ def read_all(address):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commit", metavar="REV", help="serve the program of this commit (default: this checkout)")
+    parser.add_argument("--out", metavar="MD", help="also write the counts here (benchmarks/results/drawn_digits.md)")
     args = parser.parse_args()
     if not system_browser():
         sys.exit("error: no Chromium found (Debian: apt-get install chromium)")
@@ -60,8 +62,15 @@ def main():
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"{args.commit or 'this checkout'}: {eights} of {len(EIGHTS)} eights read as 8, "
-          f"{digits} of {10 * len(VARIANTS)} digits read right")
+    line = (f"{args.commit or 'this checkout'}: {eights} of {len(EIGHTS)} eights read as 8, "
+            f"{digits} of {10 * len(VARIANTS)} digits read right")
+    if args.out:
+        import data
+        import runs
+
+        command = shlex.join(["python", "benchmarks/drawn_digits.py", *sys.argv[1:]])
+        data.write_atomically(args.out, f"`{command}` (commit {runs.git_commit()})\n\n{line}\n".encode())
+    print(line + (f"; wrote {args.out}" if args.out else ""))
 
 
 if __name__ == "__main__":
