@@ -26,6 +26,7 @@ document scanners do:
 """
 import functools
 import io
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -348,6 +349,8 @@ def read_picture(path, ink=None):
     default it is read off the image. Raises OSError when the file cannot be read, ValueError when
     it is not an image or is too large, and NoDigitError (a ValueError) when it holds no ink.
     """
+    if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError("not a regular file (a folder, a pipe or a device)")  # a pipe would hang the read
     try:
         with Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:  # refused before its pixels are decoded

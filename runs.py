@@ -149,6 +149,8 @@ def finish_run(args, model, device, history, eval_name, metrics, log, timer, sta
     # The phases of this process: a resumed run's earlier epochs are in "seconds" but not here.
     metrics["phase_seconds"] = {phase: round(s, 2) for phase, s in timer.seconds.items()}
     metrics["phase_seconds"]["total"] = round(time.perf_counter() - started, 2)
+    # Loading checks the weights against this (use.check_recorded_hash): a damaged file is refused.
+    metrics["model_sha256"] = hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
     save_atomically(metrics, out / "metrics.json")
     what = "validation" if eval_name == "val" else "test"
     log(f"Final model after {args.epochs} epochs ({params:,} parameters, {metrics['seconds']:.1f} s): "

@@ -130,7 +130,8 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             raise BadRequest(HTTPStatus.BAD_REQUEST, f"Content-Length {declared}: a number of bytes, 0 or more")
         if length > MAX_BODY_BYTES:
             self.refuse_body(length)
-            raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the image is {length / 2**20:.1f} MB; the "
+            size = f"{length / 2**20:.1f} MB" if length < 2**40 else "over a terabyte"
+            raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the image is {size}; the "
                                                                   f"limit is {MAX_BODY_BYTES // 2**20} MB")
         body = bytearray()
         try:

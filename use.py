@@ -7,6 +7,8 @@
     python mnist_99_4.py export --onnx F  write the trained model as ONNX
 """
 import argparse
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -88,6 +90,9 @@ def load_trained_model(path, device):
         layout = None
     if not layout or len(layout["channels"]) != 5:
         raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
+    if not all(torch.isfinite(value).all() for value in state.values() if value.is_floating_point()):
+        raise UsageError(f"{path}: damaged: some weights are not finite numbers (NaN or infinite)")
+    check_recorded_hash(path)
     try:
         model = Net(**layout)
         model.load_state_dict(state)
@@ -95,6 +100,22 @@ def load_trained_model(path, device):
         raise UsageError(f"{path}: the weights of a different architecture than model.Net "
                          f"(channels {layout['channels']}); was it trained with another version?") from None
     return model.to(device, memory_format=memory_format(device)).eval()
+
+
+def check_recorded_hash(path):
+    """Refuse weights whose SHA-256 differs from the one recorded beside them: `NAME.sha256` (as
+    `sha256sum` writes it; the shipped weights have one) or a run folder's metrics.json."""
+    recorded = None
+    checksum_file, metrics_file = path.with_name(path.name + ".sha256"), path.with_name("metrics.json")
+    if checksum_file.is_file():
+        recorded, record = checksum_file.read_text().split()[0], checksum_file
+    elif path.name == "model.pt" and metrics_file.is_file():
+        try:
+            recorded, record = json.loads(metrics_file.read_text()).get("model_sha256"), metrics_file
+        except (ValueError, AttributeError):
+            pass  # not a run's metrics: nothing recorded to check against
+    if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+        raise UsageError(f"{path}: damaged: its SHA-256 differs from the one recorded in {record}")
 
 
 @torch.no_grad()
@@ -214,8 +235,14 @@ def predict_command(args):
             print(f"{path}: error: {reason}", file=sys.stderr)
             failures += 1
             continue
-        print(predict_line(path, reading, args.top_k)
-              + (show_crop(path, reading.digit) if args.show_crop else ""))
+        line = predict_line(path, reading, args.top_k)
+        if args.show_crop:
+            try:
+                line += show_crop(path, reading.digit)
+            except OSError as error:  # a read-only or full folder: said on this file's line, the rest read
+                line += f"   (error: cannot write {seen_image_path(path)}: {error.strerror or error})"
+                failures += 1
+        print(line)
     return 1 if failures else 0
 
 
@@ -276,6 +303,13 @@ def thread_count(text):
     return value
 
 
+def error_count(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def port_number(text):
     value = int(text)
     if not 0 <= value <= 65535:
@@ -294,7 +328,7 @@ def add_commands(add_command, device, data_dir):
                            [checkpoint, device, data_dir])
     evaluate.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
     evaluate.add_argument("--errors-png", metavar="PNG", help="also draw misclassified digits here")
-    evaluate.add_argument("--max-errors", type=int, default=64, metavar="N",
+    evaluate.add_argument("--max-errors", type=error_count, default=64, metavar="N",
                           help="at most this many digits in --errors-png (default: 64)")
 
     predict = add_command("predict", "read the digit in each image file", [checkpoint, device])

@@ -1,4 +1,5 @@
 """Bad input and interruptions: one clear line, a non-zero exit, and no lost work."""
+import hashlib
 import json
 import os
 import signal
@@ -171,6 +172,64 @@ def test_evaluate_explains_what_is_wrong_with_a_checkpoint(tmp_path, capsys):
                                  (altered, "different architecture"), (tmp_path / "none.pt", "no such")):
         assert_one_line_error_in_process(mnist_99_4.main(["evaluate", "--checkpoint", str(checkpoint)]), capsys,
                                          fragment)
+
+
+def test_damaged_weights_are_refused_in_one_line(tmp_path, capsys):
+    not_finite = tmp_path / "nan.pt"
+    state = Net().state_dict()
+    state["classifier.weight"][0] = float("nan")
+    torch.save(state, not_finite)
+    flipped = tmp_path / "mnist_net.pt"  # the shipped weights and their checksum, 64 bytes flipped
+    weights = bytearray(use.SHIPPED_WEIGHTS.read_bytes())
+    weights[20000:20064] = bytes(255 - b for b in weights[20000:20064])
+    flipped.write_bytes(bytes(weights))
+    (tmp_path / "mnist_net.pt.sha256").write_text(
+        use.SHIPPED_WEIGHTS.with_name("mnist_net.pt.sha256").read_text())
+    run = tmp_path / "run"  # a run's model.pt against the SHA-256 its metrics.json recorded
+    run.mkdir()
+    (run / "model.pt").write_bytes(bytes(weights))
+    (run / "metrics.json").write_text(json.dumps({"model_sha256": hashlib.sha256(
+        use.SHIPPED_WEIGHTS.read_bytes()).hexdigest()}))
+
+    for checkpoint, fragment in ((not_finite, "not finite"), (flipped, "SHA-256 differs"),
+                                 (run / "model.pt", "recorded in")):
+        assert_one_line_error_in_process(mnist_99_4.main(["predict", "--checkpoint", str(checkpoint),
+                                                          "images/samples/typed-3.png"]), capsys, "damaged", fragment)
+
+
+def test_the_shipped_weights_match_their_recorded_sha256():
+    recorded = use.SHIPPED_WEIGHTS.with_name("mnist_net.pt.sha256").read_text().split()
+    assert recorded == [hashlib.sha256(use.SHIPPED_WEIGHTS.read_bytes()).hexdigest(), "mnist_net.pt"]
+
+
+def test_predict_on_a_pipe_or_a_folder_says_so_and_reads_the_rest(tmp_path):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    result = run_cli("predict", str(pipe), str(tmp_path), "images/samples/typed-3.png")
+    assert result.returncode == 1 and result.stdout.startswith("images/samples/typed-3.png: 3 (")
+    assert [line.split(": error: ")[1] for line in result.stderr.splitlines()] == [
+        "not a regular file (a folder, a pipe or a device)"] * 2
+
+
+def test_show_crop_on_a_full_disk_is_said_on_that_files_line(tmp_path, monkeypatch, capsys):
+    import errno
+    import shutil
+
+    shutil.copy("images/samples/typed-3.png", tmp_path / "a.png")
+    shutil.copy("images/samples/typed-4.png", tmp_path / "b.png")
+
+    def full_disk(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(data, "write_atomically", full_disk)
+    code = mnist_99_4.main(["predict", "--show-crop", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1 and len(lines) == 2
+    assert lines[1].startswith(f"{tmp_path / 'b.png'}: 4 (") and "No space left on device" in lines[1]
+
+
+def test_a_negative_error_count_is_refused():
+    assert_one_line_error(run_cli("evaluate", "--max-errors", "-1"), 2, "--max-errors", "0 or more")
 
 
 def test_weights_of_another_width_load_at_their_width(tmp_path):
