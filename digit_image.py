@@ -255,15 +255,16 @@ def stroke_width(mask):
 
 
 def even_strokes(mask):
-    """Strokes brought to MNIST's widths: thin ones widened, fat ones redrawn along their centrelines, both
-    to the typical width; strokes already within the usual range are left as they are."""
+    """Strokes brought to MNIST's widths: thin ones widened, fat ones pared from their edges (redrawing them
+    along the centreline instead leaves spurs at a loop's corners), both to the typical width; strokes
+    already within the usual range are left as they are."""
     width, ridge = stroke_width(mask)
     low, high = STROKE_WIDTHS[0] * STROKE_GRID, STROKE_WIDTHS[1] * STROKE_GRID
     typical = TYPICAL_WIDTH * STROKE_GRID
     if width < low:  # a fine pen: widen each stroke by the difference
         return ndimage.distance_transform_edt(~mask) <= (typical - width) / 2
-    if width > high:  # a marker: a stroke of the typical width around the same centreline
-        return ndimage.distance_transform_edt(~ridge) <= (typical - 1) / 2
+    if width > high:  # a marker: each stroke pared from both edges down to the typical width
+        return ndimage.distance_transform_edt(mask) > (width - typical) / 2
     return mask
 
 
