@@ -306,15 +306,16 @@ def marks_inside_loops(strokes):
     return False
 
 
-def layout_doubt(width_over_height, stray, strokes, digit):
-    """Why the picture is unlike one MNIST digit, or "" (the bounds are above the functions)."""
+def layout_doubt(width_over_height, stray, drawn, strokes, digit):
+    """Why the picture is unlike one MNIST digit, or "" (the bounds are above the functions). `drawn` is
+    the strokes as drawn, `strokes` as evened: widening a fine pen's strokes can close small loops."""
     _, centrelines = stroke_width(strokes)
     ink_share = digit.mean() / 255
     if stray >= MOST_STRAY_INK:
         return "other marks beside it"
     if width_over_height >= WIDEST:
         return "wider than a digit"
-    if loop_count(strokes) > MOST_LOOPS:
+    if max(loop_count(drawn), loop_count(strokes)) > MOST_LOOPS:
         return "more loops than a digit has"
     if marks_inside_loops(strokes):
         return "marks inside a loop"
@@ -369,6 +370,7 @@ def read_picture(path, ink=None):
     except SyntaxError as error:  # what Pillow raises for some broken files
         raise ValueError(f"a broken image file ({error})") from None
     crop, stray = crop_to_digit(ink_map(working_copy(image), ink))
-    strokes = even_strokes(stroke_mask(crop))
+    drawn = stroke_mask(crop)
+    strokes = even_strokes(drawn)
     digit = fit_in_field(strokes)
-    return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, strokes, digit))
+    return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, drawn, strokes, digit))
