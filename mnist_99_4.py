@@ -203,7 +203,7 @@ def prepare_run(args, given_flags=frozenset()):
     args.precision = use.pick_precision(args.precision, device)
     args.threads = torch.get_num_threads() if args.threads == "auto" else args.threads
     torch.set_num_threads(args.threads)
-    args.out = str(runs.output_folder(args.out))
+    args.out = str(runs.output_folder(args.out, resuming=resume is not None))
     return args, device, resume, notes
 
 
@@ -434,15 +434,14 @@ def main(argv=None):
         if args.command == "train":
             return train(args, given_flags(parser.commands["train"], argv[1:]))
         return use.COMMANDS[args.command](args)
-    except UsageError as error:
+    except (UsageError, data.DataError) as error:  # 2: bad arguments, 1: data that cannot be had
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    except data.DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(error, UsageError) else 1
     except KeyboardInterrupt:  # outside the training loop, which saves its own state
         print("\ninterrupted", file=sys.stderr)
         return 130
+    finally:
+        runs.release_folders()  # once this run has ended, another may use its folder
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ A run writes into its --out folder (default: a new folder in runs/):
 
 Every file is written whole or not at all, so a crash never leaves half a file.
 """
+import atexit
 import contextlib
 import copy
 import hashlib
 import io
 import json
+import os
 import subprocess
 import time
 from datetime import datetime
@@ -76,8 +78,14 @@ def save_atomically(obj, path):
     data.write_atomically(path, payload)
 
 
-def output_folder(out):
-    """--out, or a new dated folder in runs/; created, and proven to take files before any work starts."""
+LOCK_NAME = ".run.lock"  # in a run's folder while the run is writing to it
+HELD_LOCKS = set()
+
+
+def output_folder(out, resuming=False):
+    """--out, or a new dated folder in runs/; created, proven to take files, and held by this run alone
+    (claim_folder) before any work starts. A folder holding an interrupted run is refused unless that
+    run is being resumed: a new run there would delete its checkpoint."""
     if out:
         path = Path(out)
     else:
@@ -86,11 +94,53 @@ def output_folder(out):
         while path.exists():
             n += 1
             path = Path("runs") / f"{stamp}_{n}"
+    if not resuming and (path / "checkpoint.pt").exists():
+        raise UsageError(f"{path} holds an interrupted run: continue it with python mnist_99_4.py --resume "
+                         f"{path / 'checkpoint.pt'}, or start afresh with another --out")
     try:
         data.check_writable(path)
     except OSError as error:
         raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
+    claim_folder(path)
     return path
+
+
+def claim_folder(path):
+    """Keep other runs out of `path`: a lock file naming this process, removed when the run ends
+    (release_folders) or the process exits. A lock whose process has ended (a run killed outright) is
+    taken over."""
+    lock = path / LOCK_NAME
+    while True:
+        try:
+            with open(lock, "x") as mine:
+                mine.write(str(os.getpid()))
+            break
+        except FileExistsError:
+            holder = lock.read_text().strip()
+            if holder.isdigit() and int(holder) != os.getpid() and process_alive(int(holder)):
+                raise UsageError(f"another run (process {holder}) is writing to {path}; give this one another "
+                                 f"--out") from None
+            lock.unlink(missing_ok=True)  # left by a run that is gone
+    HELD_LOCKS.add(lock)
+
+
+@atexit.register
+def release_folders():
+    """Remove the locks this process holds (claim_folder): its runs have ended."""
+    for lock in list(HELD_LOCKS):
+        if lock.exists() and lock.read_text().strip() == str(os.getpid()):
+            lock.unlink(missing_ok=True)
+        HELD_LOCKS.discard(lock)
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 # ---------------------------------------------------------------- what a run is

@@ -328,3 +328,28 @@ def test_a_data_dir_that_cannot_be_written_is_refused_before_any_download(monkey
     code = mnist_99_4.main(["--dry-run", "--data-dir", "/proc/no-such-place", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and err[0].startswith("error: cannot write MNIST into /proc/no-such-place")
+
+
+def test_a_folder_holding_an_interrupted_run_is_refused_with_the_way_on(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"the interrupted run's state")
+    code = mnist_99_4.main(["--out", str(out), "--dry-run"])
+    assert_one_line_error_in_process(code, capsys, "interrupted run", f"--resume {out / 'checkpoint.pt'}",
+                                     "another --out")
+    assert (out / "checkpoint.pt").read_bytes() == b"the interrupted run's state"
+
+
+def test_two_runs_cannot_share_a_folder_but_a_dead_runs_lock_is_taken_over(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / runs.LOCK_NAME).write_text(str(other.pid))
+        code = mnist_99_4.main(["--out", str(out), "--dry-run"])
+        assert_one_line_error_in_process(code, capsys, f"another run (process {other.pid})", "another --out")
+    finally:
+        other.kill()
+        other.wait()
+    assert runs.output_folder(str(out)) == out  # the lock of a process that has ended is stale
+    assert (out / runs.LOCK_NAME).read_text() == str(os.getpid())
