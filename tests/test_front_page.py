@@ -1,0 +1,98 @@
+"""Every figure on the front page (README.md) is the one its file holds: change either and this fails."""
+import json
+import re
+from pathlib import Path
+
+import torch
+
+from model import Net, count_parameters, multiply_adds_per_image
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())  # one line: figures wrap anywhere
+
+
+def stated(pattern):
+    """The groups of the one place the README says `pattern` (whitespace-insensitive)."""
+    found = re.findall(pattern, README)
+    assert len(found) >= 1, f"the README no longer says {pattern!r}"
+    return found[0]
+
+
+def table_figure(text, pattern):
+    found = re.search(pattern, text)
+    assert found, f"no {pattern!r} in the results file"
+    return found.groups()
+
+
+def test_the_size_is_the_networks():
+    params, mult_adds = stated(r"\| parameters \| ([\d,]+) \(([\d,]+) multiply-adds per image\)")
+    net = Net()
+    assert int(params.replace(",", "")) == count_parameters(net)
+    assert int(mult_adds.replace(",", "")) == multiply_adds_per_image(net)
+
+
+def test_the_ten_seed_figures_are_the_tables():
+    (row,) = json.loads((RESULTS / "default_seeds.json").read_text())["summaries"]
+    mean, lowest, at, count = stated(r"mean \*\*([\d.]+)%\*\*, lowest ([\d.]+)%, (\d+) of (\d+) at 99\.4% or more")
+    assert (mean, lowest) == (f"{row['mean']:.2f}", f"{row['min']:.2f}")
+    assert (int(at), int(count)) == (row["runs_at_or_above_99_4"], len(row["seeds"]))
+    seeds, mean2, std, seconds = stated(r"\*\*Ten seeds\*\* \([^)]*\): ([\d. ]+); mean ([\d.]+)%, std ([\d.]+), "
+                                        r"(\d+) s a run")
+    assert seeds.split() == [f"{a:.2f}" for a in row["test_accuracy"]]
+    assert (mean2, std, int(seconds)) == (f"{row['mean']:.2f}", f"{row['std']:.2f}", round(row["seconds_per_run"]))
+
+
+def test_the_frontier_table_is_the_frontiers():
+    points = {p["params"]: p for p in json.loads((RESULTS / "frontier.json").read_text())["summaries"]}
+    rows = re.findall(r"\| \**([\d,]+)\** \| [^|]+ \| \**([\d.]+)\** \| \**([\d.]+)\** \| \**(\d+)/(\d+)\** \|", README)
+    assert len(rows) == len(points) == 7
+    for params, mean, lowest, at, count in rows:
+        point = points[int(params.replace(",", ""))]
+        assert (mean, lowest) == (f"{point['mean']:.2f}", f"{point['min']:.2f}")
+        assert (int(at), int(count)) == (point["runs_at_or_above_99_4"], len(point["seeds"]))
+
+
+def test_the_speed_figures_are_the_speed_benchmarks():
+    speed = json.loads((RESULTS / "speed_batch128_ema" / "speed.json").read_text())
+    new = speed["new_default"]["median"]["wall_clock_seconds"]
+    old = speed["old_default"]["median"]["wall_clock_seconds"]
+    at_1313ca1 = speed["compared_commits"]["1313ca1"]["median"]["wall_clock_seconds"]
+    assert stated(r"median \*\*(\d+) s\*\* start to exit") == f"{new:.0f}"
+    ratio, old_seconds, ratio_1313, seconds_1313 = stated(
+        r"(\d\.\d\d)x c766afa's default \((\d+) s\), and (\d\.\d\d)x 751054e's \((\d+) s\)")
+    assert (ratio, old_seconds) == (f"{speed['speedup_over_old_default']:.2f}", f"{old:.0f}")
+    assert (ratio_1313, seconds_1313) == (f"{at_1313ca1 / new:.2f}", f"{at_1313ca1:.0f}")
+
+
+def test_the_readers_figures_are_their_benchmarks():
+    photos = (RESULTS / "photos.md").read_text()
+    assert stated(r"(\d+) of 40 right with the shipped weights") == table_figure(photos, r"\*\*(\d+)/40\*\*")[0]
+    drawn = (RESULTS / "drawn_digits.md").read_text()
+    assert stated(r"reads (\d+ of 20) drawn eights and (\d+ of 50) digits") == \
+        table_figure(drawn, r"(\d+ of 20) eights read as 8, (\d+ of 50) digits")
+    pens = (RESULTS / "pens.md").read_text()
+    thin, non_digits, mnist, median = stated(r"(\d+) of 100 thin-pen digits .*?(\d+) of 200 non-digits and (\d+) "
+                                             r"of MNIST's 10,000 test images flagged `unsure`; a read takes a "
+                                             r"median (\d+) ms")
+    assert thin == table_figure(pens, r"thin pens: [^|]*\| \*\*(\d+)/100")[0]
+    assert non_digits == table_figure(pens, r"\*\*all\*\* \| \*\*(\d+)/200")[0]
+    assert mnist == table_figure(pens, r"read right \([\d.]+%\), (\d+) flagged unsure")[0]
+    assert median == table_figure(pens, r"median (\d+) ms")[0]
+
+
+def test_the_serving_latencies_are_the_benchmarks():
+    latency = (RESULTS / "serve_latency.md").read_text()
+    one, two = stated(r"a median ([\d.]+) ms a canvas against ([\d.]+) ms with two")
+    assert (one, two) == (table_figure(latency, r"\| 1 \| ([\d.]+) \|")[0], table_figure(latency, r"\| 2 \| ([\d.]+) \|")[0])
+
+
+def test_the_shipped_weights_accuracy_is_what_they_score(mnist_dir):
+    import data
+    import use
+
+    images, labels = data.load_mnist(mnist_dir, train=False)
+    model = use.load_trained_model(use.SHIPPED_WEIGHTS, torch.device("cpu"))
+    accuracy = 100 * (use.predict_batches(model, images, torch.device("cpu")).argmax(1) == labels).float().mean()
+    assert stated(r"`mnist_net\.pt` is the run shown in the log above: ([\d.]+)% on the test set") == \
+        f"{accuracy.item():.2f}"
