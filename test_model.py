@@ -118,3 +118,14 @@ def test_layout_batchnorm_matches_batchnorm_on_channels_last_batches(channels):
     torch.testing.assert_close(x_routed.grad, x_plain.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(routed.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(routed.running_mean, plain.running_mean)
+
+
+@pytest.mark.parametrize("layout", [{}, {"stem": "pool"}, {"activation": "gelu", "dropout": 0.0}])
+def test_every_layer_the_network_declares_is_used_in_its_forward_pass(layout):
+    model = Net(**layout)
+    called = set()
+    leaves = {name: module for name, module in model.named_modules() if not list(module.children())}
+    for name, module in leaves.items():
+        module.register_forward_hook(lambda module, inputs, output, name=name: called.add(name))
+    model.train()(torch.randn(2, 1, 28, 28))
+    assert called == set(leaves), f"declared but never run: {sorted(set(leaves) - called)}"

@@ -85,6 +85,8 @@ def test_onnx_export_agrees_with_pytorch_on_real_digits(tmp_path, test_set, caps
     net = use.load_trained_model(SHIPPED, CPU)
     with torch.no_grad():
         torch_out = net(images).numpy()
+    assert [i.name for i in session.get_inputs()] == ["image"]  # the names the README and --help give
+    assert [o.name for o in session.get_outputs()] == ["log_probs"]
     assert onnx_out.shape == (1000, 10)
     assert np.abs(onnx_out - torch_out).max() < 1e-4
     assert (onnx_out.argmax(1) == torch_out.argmax(1)).all()
@@ -111,3 +113,39 @@ def test_polarity_is_read_off_the_paper_around_the_digit_not_the_holes_in_its_st
     eight.save(path)
     assert mnist_99_4.main(["predict", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: 8 (")
+
+
+def test_the_confusion_matrix_has_true_digits_in_rows(mnist_dir, monkeypatch, capsys):
+    def always_three(model, images, device, batch_size=use.EVAL_BATCH):
+        return torch.log(torch.nn.functional.one_hot(torch.full((len(images),), 3), 10).float() + 1e-9)
+
+    monkeypatch.setattr(use, "predict_batches", always_three)
+    assert mnist_99_4.main(["evaluate", "--data-dir", mnist_dir]) == 0
+    out = capsys.readouterr().out
+    rows = {int(line.split()[0]): [int(c) for c in line.split()[1:]] for line in out.splitlines()
+            if re.fullmatch(r"\s*\d(\s+\d+){10}", line)}
+    # MNIST's test set has 980 zeros and 1,135 ones: every one predicted 3, so they sit in column 3.
+    assert rows[0][3] == 980 and rows[1][3] == 1135 and sum(rows[0]) == 980
+
+
+def test_evaluation_is_the_same_whatever_mode_the_model_was_left_in(test_set):
+    images, labels = test_set[0][:2000], test_set[1][:2000]
+    model = use.load_trained_model(SHIPPED, CPU)
+    in_eval_mode = use.evaluate(model, images, labels, CPU)
+    model.train()  # dropout on, BatchNorm on batch statistics: evaluation must switch both off
+    assert use.evaluate(model, images, labels, CPU) == in_eval_mode
+
+
+def test_a_photo_is_read_the_way_up_its_exif_orientation_says(tmp_path, test_set):
+    from PIL import Image
+
+    images, labels = test_set
+    assert int(labels[11]) == 6
+    six = STYLES["paper.jpg"](images[11].numpy(), np.random.default_rng(3))
+    upside_down = six.transpose(Image.Transpose.ROTATE_180)  # stored upside down, it reads 9
+    exif = Image.Exif()
+    exif[0x0112] = 3  # Orientation: rotate 180 degrees to view
+    path = tmp_path / "upside_down.jpg"
+    upside_down.save(path, exif=exif)
+    reading = use.read_digit(use.load_trained_model(SHIPPED, CPU), str(path), CPU)
+    assert int(reading.probabilities.argmax()) == 6
