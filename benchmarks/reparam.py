@@ -18,6 +18,7 @@ metrics.json gets the folded network's parameter and multiply-add counts. The fi
 branches (the layout says `reparam`), so seed tables keep these runs apart from plain ones.
 """
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -137,7 +138,8 @@ def fold_run(out, reparam):
         sys.exit(f"error: the folded network differs from the trained one by {difference:g}")
     runs.save_atomically(plain.state_dict(), out / "model.pt")
     metrics.update(params=count_parameters(plain), multiply_adds=multiply_adds_per_image(plain),
-                   trained_params=metrics["params"], folded_max_difference=difference)
+                   trained_params=metrics["params"], folded_max_difference=difference,
+                   model_sha256=hashlib.sha256((out / "model.pt").read_bytes()).hexdigest())  # the folded file's
     runs.save_atomically(metrics, out / "metrics.json")
     print(f"Folded into a plain Net: {metrics['params']:,} parameters (trained with {metrics['trained_params']:,}), "
           f"outputs within {difference:.1e} of the trained network's; saved {out / 'model.pt'}")
