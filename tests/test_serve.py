@@ -22,6 +22,7 @@ import torch
 import pytest
 from PIL import Image
 
+from conftest import import_or_needs, needs
 import data
 import mnist_99_4
 import use
@@ -332,10 +333,10 @@ def system_browser():
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+    playwright = import_or_needs("playwright.sync_api", "Playwright for Python is not installed")
     browser_path = system_browser()
     if not browser_path:
-        pytest.skip("no Chromium installed (Debian: apt-get install chromium)")
+        needs("no Chromium installed (Debian: apt-get install chromium)")
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         yield browser

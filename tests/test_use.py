@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import import_or_needs
 import data
 import mnist_99_4
 import use
@@ -74,7 +75,7 @@ def test_predict_top_k_lists_k_digits_in_order(tmp_path, test_set, capsys):
 
 
 def test_onnx_export_agrees_with_pytorch_on_real_digits(tmp_path, test_set, capsys):
-    ort = pytest.importorskip("onnxruntime")
+    ort = import_or_needs("onnxruntime", "onnxruntime is not installed")
     onnx_path = tmp_path / "mnist_net.onnx"
     assert mnist_99_4.main(["export", "--onnx", str(onnx_path)]) == 0
     assert f"(p - {data.MNIST_MEAN}) / {data.MNIST_STD}" in capsys.readouterr().out  # the input's scale, in numbers
