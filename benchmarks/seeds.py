@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import mnist_99_4  # noqa: E402
 import runs  # noqa: E402
+import use  # noqa: E402
 
 LABEL_LENGTH = 30  # a run folder's label at most: every tracked path stays under 100 characters
 
@@ -120,6 +121,15 @@ def finished_runs(out):
     return found
 
 
+def expected_precision(config):
+    """The precision a run of `config` would train in here: --precision, or what `auto` picks on this
+    machine's device (bf16 on a CPU with native bfloat16). A fingerprint leaves precision out, as it
+    does the device, so a finished run is reused only when its recorded precision is this one."""
+    flags = dict(zip(config, config[1:]))  # each flag with the word after it
+    device = use.pick_device(flags.get("--device", "auto"))
+    return use.pick_precision(flags.get("--precision", "auto"), device)
+
+
 def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, program="mnist_99_4.py"):
     """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json.
 
@@ -130,10 +140,12 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
     fingerprint = expected_fingerprint(run_args, program_dir, program)
+    # An older commit's program may pick its precision otherwise: its runs are matched as they were.
+    precision = expected_precision(config) if program_dir == ROOT else None
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
     elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
-        metrics = finished_run(folder, fingerprint, seed, val)
+        metrics = finished_run(folder, fingerprint, seed, val, precision)
         if metrics:
             return metrics
     target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
@@ -144,14 +156,16 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     return json.loads((ROOT / target / "metrics.json").read_text())
 
 
-def finished_run(folder, fingerprint, seed, val):
-    """The metrics.json of a finished run in `folder` with this fingerprint, seed and --val; else None."""
+def finished_run(folder, fingerprint, seed, val, precision=None):
+    """The metrics.json of a finished run in `folder` with this fingerprint, seed, --val and (when given)
+    precision; else None. Runs from before precision was recorded trained in float32."""
     finished = ROOT / folder / "metrics.json"
     if not finished.exists():
         return None
     metrics = json.loads(finished.read_text())
     recorded = metrics["args"]
     same = metrics.get("fingerprint") == fingerprint and recorded["seed"] == seed and recorded["val"] == val
+    same = same and precision in (None, metrics.get("precision", "fp32"))
     return metrics if same else None
 
 
@@ -254,7 +268,8 @@ def main():
               "device": first["device"], "precision": first["precision"], "torch": first["torch"],
               "commit": first["commit"], "jobs": args.jobs, "summaries": summaries}
     runs.save_atomically(report, ROOT / out / f"{args.name}.json")
-    data.write_atomically(ROOT / out / f"{args.name}.md", f"`{command}`\n\n{table}\n".encode())
+    header = f"`{command}` ({first['precision']}, {first['device']}, torch {first['torch']})"
+    data.write_atomically(ROOT / out / f"{args.name}.md", f"{header}\n\n{table}\n".encode())
     print(f"\n{table}\n\nWrote {out / (args.name + '.json')} and {out / (args.name + '.md')}")
 
 

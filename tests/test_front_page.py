@@ -43,6 +43,16 @@ def test_the_ten_seed_figures_are_the_tables():
     assert (mean2, std, int(seconds)) == (f"{row['mean']:.2f}", f"{row['std']:.2f}", round(row["seconds_per_run"]))
 
 
+def test_the_bf16_ten_seed_row_is_its_table():
+    table = json.loads((RESULTS / "default_seeds_bf16.json").read_text())
+    (row,) = table["summaries"]
+    assert table["precision"] == "bf16" and row["train_args"] == ["--precision", "bf16"]
+    mean, lowest, at, seconds = stated(r"\| the same in bf16 [^|]*\| mean ([\d.]+)%, lowest ([\d.]+)%, (\d+) of 10; "
+                                       r"(\d+) s a run \|")
+    assert (mean, lowest, int(at)) == (f"{row['mean']:.2f}", f"{row['min']:.2f}", row["runs_at_or_above_99_4"])
+    assert int(seconds) == round(row["seconds_per_run"]) and len(row["seeds"]) == 10
+
+
 def test_the_frontier_table_is_the_frontiers():
     points = {p["params"]: p for p in json.loads((RESULTS / "frontier.json").read_text())["summaries"]}
     rows = re.findall(r"\| \**([\d,]+)\** \| [^|]+ \| \**([\d.]+)\** \| \**([\d.]+)\** \| \**(\d+)/(\d+)\** \|", README)
