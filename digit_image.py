@@ -371,6 +371,8 @@ def read_picture(path, ink=None):
         raise ValueError(f"a broken image file ({error})") from None
     crop, stray = crop_to_digit(ink_map(working_copy(image), ink))
     drawn = stroke_mask(crop)
+    if not drawn.any():  # ink too faint to leave a stroke once brought to the box's scale
+        raise NoDigitError("no ink found: the image is blank or has no contrast")
     strokes = even_strokes(drawn)
     digit = fit_in_field(strokes)
     return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, drawn, strokes, digit))
