@@ -1,0 +1,48 @@
+"""Per-step bookkeeping: each optimizer step moves the learning rate and the weight average once, and
+the schedule's length is what a full run takes."""
+import warnings
+
+import torch
+
+import mnist_99_4
+from model import Net
+
+
+def default_args(*flags):
+    return mnist_99_4.with_schedule(mnist_99_4.build_parser().parse_args(["train", *flags]))
+
+
+def test_one_step_moves_the_rate_once_and_the_weight_average_once():
+    torch.manual_seed(0)
+    args = default_args("--precision", "fp32")
+    model = Net()
+    optimizer, scheduler = mnist_99_4.sgd_one_cycle(model, args, steps_per_epoch=10)
+    average = mnist_99_4.WeightAverage(model, args.ema)
+    before = [averaged.clone() for averaged, _ in average.pairs]
+    rates = [scheduler.get_last_lr()[0]]
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    mnist_99_4.train_step(model, x, y, optimizer, scheduler, args, average)
+    rates.append(scheduler.get_last_lr()[0])
+
+    assert scheduler.last_epoch == 1 and rates[1] > rates[0]  # one step of the warm-up
+    for old, (averaged, current) in zip(before, average.pairs):  # exactly one blend towards the new weights
+        torch.testing.assert_close(averaged, old * args.ema + current * (1 - args.ema))
+
+
+def test_the_schedule_lasts_exactly_a_full_run(tmp_path, mnist_dir, monkeypatch):
+    """The real loop over the real training set, every epoch, with each step reduced to the scheduler's:
+    OneCycle raises if stepped past its end, and its rate must have reached its floor at the last step."""
+    steps = []
+
+    def scheduler_only(model, x, y, optimizer, scheduler, args, average=None, teacher=None):
+        scheduler.step()
+        steps.append(scheduler.get_last_lr()[0])
+        return torch.zeros(len(y), 10), torch.zeros(())
+
+    monkeypatch.setattr(mnist_99_4, "train_step", scheduler_only)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the scheduler steps without the optimizer here, on purpose
+        assert mnist_99_4.main(["--data-dir", mnist_dir, "--out", str(tmp_path / "run")]) == 0
+    args = default_args()
+    assert len(steps) == args.epochs * -(-60_000 // args.batch_size)
+    assert steps[-1] < args.max_lr * 1e-4  # annealed to (almost) nothing exactly at the end
