@@ -262,6 +262,18 @@ def test_a_get_of_predict_says_to_post_an_image(address):
     assert "POST an image to /predict" in json.loads(error.value.read())["error"]
 
 
+def test_the_ink_hint_reaches_the_reader(address, test_digits):
+    """A digit on white paper inside a black frame: read off the border, the frame looks like the paper and
+    the paper like ink; `?ink=dark`, as the page sends for its canvas, says otherwise."""
+    images, labels = test_digits
+    digit = 255 - np.asarray(Image.fromarray(images[0]).resize((140, 140), Image.BICUBIC))
+    framed = np.zeros((200, 200), dtype=np.uint8)
+    framed[30:170, 30:170] = digit
+    guessed, told = post(address, png(framed))[1], post(address, png(framed), path="predict?ink=dark")[1]
+    assert told["digit"] == int(labels[0]) and not told["unsure"]
+    assert guessed["unsure"] or guessed["digit"] != int(labels[0])  # without the hint it is misread
+
+
 def test_a_word_is_answered_unsure_and_a_digit_is_not(address, test_digits):
     from PIL import ImageDraw, ImageFont
 

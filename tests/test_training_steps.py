@@ -2,6 +2,7 @@
 the schedule's length is what a full run takes."""
 import warnings
 
+import pytest
 import torch
 
 import mnist_99_4
@@ -46,3 +47,26 @@ def test_the_schedule_lasts_exactly_a_full_run(tmp_path, mnist_dir, monkeypatch)
     args = default_args()
     assert len(steps) == args.epochs * -(-60_000 // args.batch_size)
     assert steps[-1] < args.max_lr * 1e-4  # annealed to (almost) nothing exactly at the end
+
+
+def test_the_distillation_loss_is_the_softened_kl_divergence_computed_by_hand():
+    import math
+
+    import distill
+
+    student = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    teacher = torch.log(torch.tensor([[0.5, 0.4, 0.1], [0.2, 0.2, 0.6]]))
+    weight, temperature = 0.5, 2.0
+
+    def softened(row):  # p^(1/T), renormalized: the same as dividing the logits by T
+        powered = [p ** (1 / temperature) for p in row]
+        return [p / sum(powered) for p in powered]
+
+    by_hand = 0.0
+    for s_row, t_row in zip(student.exp().tolist(), teacher.exp().tolist()):
+        s, t = softened(s_row), softened(t_row)
+        by_hand += sum(ti * math.log(ti / si) for si, ti in zip(s, t))  # KL(teacher || student)
+    by_hand = weight * temperature ** 2 * by_hand / 2  # T^2 keeps the gradient's scale; mean over the batch
+
+    assert distill.distillation_loss(student, teacher, weight, temperature).item() == \
+        pytest.approx(by_hand, rel=1e-5)
