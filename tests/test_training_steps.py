@@ -1,5 +1,5 @@
-"""Per-step bookkeeping: each optimizer step moves the learning rate and the weight average once, and
-the schedule's length is what a full run takes."""
+"""Per-step bookkeeping (each optimizer step moves the learning rate and the weight average once, the
+schedule lasts a full run), the distillation loss, and the augmentation's ranges."""
 import warnings
 
 import pytest
@@ -70,3 +70,30 @@ def test_the_distillation_loss_is_the_softened_kl_divergence_computed_by_hand():
 
     assert distill.distillation_loss(student, teacher, weight, temperature).item() == \
         pytest.approx(by_hand, rel=1e-5)
+
+
+def test_the_augmentation_stays_within_its_stated_ranges_and_reaches_them():
+    """Two dots 16 px apart: their line's angle, length and midpoint show each image's rotation, zoom and shift."""
+    import data
+
+    n = 4000
+    dots = torch.zeros(n, 1, 28, 28)
+    dots[:, :, 12:15, 4:7] = 1.0   # centred at (13, 5) and (13, 21): the field's middle row
+    dots[:, :, 12:15, 20:23] = 1.0
+    args = default_args()
+    moved = data.random_affine(dots, args.rotate, args.translate, args.scale, torch.Generator().manual_seed(0))
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+
+    def centre(mask):
+        mass = (moved[:, 0] * mask).sum((1, 2))
+        return (moved[:, 0] * mask * ys).sum((1, 2)) / mass, (moved[:, 0] * mask * xs).sum((1, 2)) / mass
+
+    (left_y, left_x), (right_y, right_x) = centre(xs < 14), centre(xs >= 14)
+    angle = torch.rad2deg(torch.atan2(right_y - left_y, right_x - left_x)).abs()
+    zoom = torch.hypot(right_y - left_y, right_x - left_x) / 16
+    shift = torch.stack([(left_y + right_y) / 2 - 13, (left_x + right_x) / 2 - 13], 1).abs()
+
+    assert angle.max() <= args.rotate * 1.1 and angle.max() >= args.rotate * 0.8   # degrees, not radians
+    assert zoom.min() >= 1 / (1 + args.scale) - 0.02 and zoom.max() <= 1 / (1 - args.scale) + 0.02
+    assert zoom.min() <= 0.95 and zoom.max() >= 1.05
+    assert shift.max() <= args.translate + 0.5 and shift.max() >= args.translate * 0.75   # pixels
