@@ -203,7 +203,7 @@ def prepare_run(args, given_flags=frozenset()):
     args.precision = use.pick_precision(args.precision, device)
     args.threads = torch.get_num_threads() if args.threads == "auto" else args.threads
     torch.set_num_threads(args.threads)
-    args.out = str(runs.output_folder(args.out, resuming=resume is not None))
+    args.out = str(runs.output_folder(args.out, resuming=resume is not None, dry_run=args.dry_run))
     return args, device, resume, notes
 
 

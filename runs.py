@@ -82,14 +82,14 @@ LOCK_NAME = ".run.lock"  # in a run's folder while the run is writing to it
 HELD_LOCKS = set()
 
 
-def output_folder(out, resuming=False):
-    """--out, or a new dated folder in runs/; created, proven to take files, and held by this run alone
+def output_folder(out, resuming=False, dry_run=False):
+    """--out, or a new dated folder in runs/ (named as a dry run's for one); created, proven to take files, and held by this run alone
     (claim_folder) before any work starts. A folder holding an interrupted run is refused unless that
     run is being resumed: a new run there would delete its checkpoint."""
     if out:
         path = Path(out)
     else:
-        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
+        stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S") + ("_dry-run" if dry_run else "")
         path, n = Path("runs") / stamp, 1
         while path.exists():
             n += 1
@@ -203,8 +203,12 @@ def finish_run(args, model, device, history, eval_name, metrics, log, timer, sta
     metrics["model_sha256"] = hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
     save_atomically(metrics, out / "metrics.json")
     what = "validation" if eval_name == "val" else "test"
-    log(f"Final model after {args.epochs} epochs ({params:,} parameters, {metrics['seconds']:.1f} s): "
-        f"{what} accuracy {accuracy:.2f}%")
+    if args.dry_run:  # a few batches: the figure says the pipeline runs, not how well the model does
+        log(f"Dry run done: the pipeline works end to end. Its {what} accuracy of {accuracy:.2f}%, after a "
+            f"few batches, measures nothing: for a real run, leave out --dry-run")
+    else:
+        log(f"Final model after {args.epochs} epochs ({params:,} parameters, {metrics['seconds']:.1f} s): "
+            f"{what} accuracy {accuracy:.2f}%")
     log("Where the time went: " + ", ".join(f"{phase} {s:.1f} s" for phase, s in metrics["phase_seconds"].items()))
     log(f"Saved {out / 'model.pt'}, {out / 'metrics.json'}, {out / 'train.log'}, {out / 'curves.png'}")
     if eval_name == "val":

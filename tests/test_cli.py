@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,3 +365,13 @@ def test_the_last_plain_epochs_train_on_the_images_as_they_are(tmp_path, mnist_d
 def test_help_lists_at_most_24_training_flags():
     flags = [action for action in mnist_99_4.build_parser().commands["train"]._actions if action.option_strings]
     assert len(flags) <= 25  # 24 and --help
+
+
+def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default folder: runs/<date>_dry-run
+    assert mnist_99_4.main(["--dry-run", "--data-dir", str(Path(mnist_dir).resolve())]) == 0
+    out = capsys.readouterr().out
+    assert "Dry run done: the pipeline works end to end" in out and "measures nothing" in out
+    assert "Final model after" not in out
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("_dry-run")

@@ -312,7 +312,8 @@ def test_resume_on_the_cpu_continues_a_run_begun_on_a_gpu(interrupted_run):
     result = run_cli("--resume", str(interrupted_run), "--device", "cpu", timeout=300)
     assert result.returncode == 0, result.stderr
     log = (interrupted_run.parent / "train.log").read_text()
-    assert "began on cuda and goes on on cpu" in log and "Final model after 2 epochs" in log
+    assert "began on cuda and goes on on cpu" in log and "Dry run done" in log
+    assert len(json.loads((interrupted_run.parent / "metrics.json").read_text())["history"]) == 2
 
 
 def test_export_to_a_folder_or_nowhere_is_one_line(tmp_path, capsys):
