@@ -367,11 +367,12 @@ def test_help_lists_at_most_24_training_flags():
     assert len(flags) <= 25  # 24 and --help
 
 
-def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)  # the default folder: runs/<date>_dry-run
-    assert mnist_99_4.main(["--dry-run", "--data-dir", str(Path(mnist_dir).resolve())]) == 0
-    out = capsys.readouterr().out
-    assert "Dry run done: the pipeline works end to end" in out and "measures nothing" in out
-    assert "Final model after" not in out
+def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir):
+    program = Path(mnist_99_4.__file__).resolve()  # run from tmp_path: the default folder is runs/<date>_dry-run
+    result = subprocess.run([sys.executable, str(program), "--dry-run", "--data-dir", str(Path(mnist_dir).resolve())],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Dry run done: the pipeline works end to end" in result.stdout and "measures nothing" in result.stdout
+    assert "Final model after" not in result.stdout
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("_dry-run")
