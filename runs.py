@@ -122,6 +122,12 @@ def claim_folder(path):
                                  f"--out") from None
             lock.unlink(missing_ok=True)  # left by a run that is gone
     HELD_LOCKS.add(lock)
+    # Half-written files of a run killed outright (data.write_atomically names them .NAME.PID.tmp): with
+    # the folder held, any whose writer has ended is debris.
+    for debris in path.glob(".*.tmp"):
+        writer = debris.name.split(".")[-2]
+        if writer.isdigit() and int(writer) != os.getpid() and not process_alive(int(writer)):
+            debris.unlink(missing_ok=True)
 
 
 @atexit.register

@@ -380,3 +380,16 @@ def test_a_failed_write_on_a_read_only_disk_reports_its_own_error(tmp_path, monk
     with pytest.raises(OSError) as error:
         data.write_atomically(tmp_path / "model.pt", b"weights")
     assert error.value.errno == errno.ENOSPC  # the first error, not the cleanup's
+
+
+def test_half_written_files_of_a_killed_run_are_cleared_when_the_folder_is_next_used(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    debris = out / f".checkpoint.pt.{ended.pid}.tmp"  # what kill -9 during a save leaves
+    debris.write_bytes(b"half a checkpoint")
+    keep = out / "notes.txt"
+    keep.write_text("not the run's")
+    runs.output_folder(str(out))
+    assert not debris.exists() and keep.exists()
