@@ -291,9 +291,9 @@ def train(args, given_flags=frozenset()):
                             "lr": scheduler.get_last_lr()[0], "seconds": elapsed})
             log(f"{epoch:5d} {train_loss:10.4f} {train_acc:9.2f} {eval_loss:10.4f} {eval_acc:9.2f} "
                 f"{elapsed:8.1f}")
-    except KeyboardInterrupt:
-        log(f"\nInterrupted in epoch {epoch}. The state before that epoch is saved; continue with:\n"
-            f"  python mnist_99_4.py --resume {checkpoint_path}")
+    except KeyboardInterrupt:  # during the first save there is no checkpoint yet to resume from
+        log(f"\nInterrupted in epoch {epoch}. " + (f"The state before that epoch is saved; continue with:\n  python "
+            f"mnist_99_4.py --resume {checkpoint_path}" if checkpoint_path.exists() else "Nothing was saved yet."))
         return 130
 
     metrics = {"fingerprint": fingerprint, "commit": commit, "seconds": seconds_before + time.perf_counter() - started}

@@ -393,3 +393,15 @@ def test_half_written_files_of_a_killed_run_are_cleared_when_the_folder_is_next_
     keep.write_text("not the run's")
     runs.output_folder(str(out))
     assert not debris.exists() and keep.exists()
+
+
+def test_ctrl_c_during_the_first_save_gives_no_resume_command_for_a_missing_file(tmp_path, mnist_dir, monkeypatch,
+                                                                                  capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "save_checkpoint", interrupted)
+    out = tmp_path / "run"
+    assert mnist_99_4.main(["--dry-run", "--data-dir", mnist_dir, "--out", str(out)]) == 130
+    said = capsys.readouterr().out
+    assert "Nothing was saved yet." in said and "--resume" not in said
