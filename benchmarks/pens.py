@@ -111,8 +111,12 @@ def main():
     parser.add_argument("--data-dir", default="data", help="MNIST folder (default: data)")
     parser.add_argument("--figure", metavar="PNG", help="also draw the worst cases and what the model saw")
     parser.add_argument("--out", default="benchmarks/results/pens.md", help="the table's file")
+    parser.add_argument("--work-side", type=int, default=digit_image.WORK_SIDE,
+                        help=f"the longer side photos are read at (default: {digit_image.WORK_SIDE}, "
+                             f"digit_image.WORK_SIDE); another compares speed and reads")
     args = parser.parse_args()
 
+    digit_image.WORK_SIDE = args.work_side
     data.prepare_mnist(args.data_dir)
     images, labels = data.load_mnist(args.data_dir, train=False)
     model = use.load_trained_model(args.checkpoint, DEVICE)
