@@ -190,13 +190,9 @@ PROBE_BYTES = 1 << 20  # more than a run's checkpoint: an empty file is written 
 
 def check_writable(folder):
     """Create `folder` and prove it takes a file of a real size, before any work is spent; OSError if not."""
-    folder.mkdir(parents=True, exist_ok=True)
     probe = folder / f".write-test-{os.getpid()}"
     try:
-        with open(probe, "wb") as f:
-            f.write(bytes(PROBE_BYTES))
-            f.flush()
-            os.fsync(f.fileno())
+        write_atomically(probe, bytes(PROBE_BYTES))  # as every file is written: synced, then renamed
     finally:
         with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)

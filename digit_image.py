@@ -65,6 +65,9 @@ class NoDigitError(ValueError):
     """The image holds nothing that looks like ink."""
 
 
+NO_INK = "no ink found: the image is blank or has no contrast"
+
+
 class Picture(NamedTuple):
     digit: np.ndarray  # (28, 28) uint8, white on black, as the model sees it
     doubt: str         # why the picture is unlike one digit, or "" when nothing is
@@ -173,7 +176,7 @@ def digit_strokes(ink, strongest):
     labels, count = ndimage.label(ndimage.binary_dilation(strokes, iterations=gap), structure=np.ones((3, 3)))
     labels[~strokes] = 0
     if count == 0:
-        raise NoDigitError("no ink found: the image is blank or has no contrast")
+        raise NoDigitError(NO_INK)
     sizes = ndimage.sum(strokes, labels, index=range(1, count + 1))
     boxes = ndimage.find_objects(labels)
     height, width = ink.shape
@@ -215,7 +218,7 @@ def crop_to_digit(ink):
     substantial ink left out beside it, as a share of the digit's."""
     strongest = ndimage.uniform_filter(ink, size=3).max()  # a single hot pixel is noise, not ink
     if strongest < 0.1:  # nothing differs from the paper by even a tenth
-        raise NoDigitError("no ink found: the image is blank or has no contrast")
+        raise NoDigitError(NO_INK)
     strokes, stray = digit_strokes(ink, strongest)
     rows, cols = np.nonzero(strokes)
     near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
@@ -242,7 +245,9 @@ def stroke_mask(digit):
     factor = DIGIT_BOX * STROKE_GRID / max(height, width)
     fine = resized(digit, (max(1, round(width * factor)), max(1, round(height * factor))))
     present = fine[fine > 0.02]
-    return fine > 0.5 * np.percentile(present, 90) if present.size else fine > 0.5
+    if not present.size:  # too faint to leave anything at this scale
+        return np.zeros(fine.shape, dtype=bool)
+    return fine > 0.5 * np.percentile(present, 90)
 
 
 def stroke_width(mask):
@@ -298,10 +303,10 @@ def marks_inside_loops(strokes):
     """Whether a separate piece of ink lies inside another's loop (a smiley's eyes, a circled mark):
     no digit has one."""
     pieces, count = ndimage.label(strokes, structure=np.ones((3, 3)))
-    for piece in range(1, count + 1):
+    for piece in range(1, count + 1 if count > 1 else 1):  # one piece cannot lie inside another
         others = strokes & (pieces != piece)
         enclosed = ndimage.binary_fill_holes(others) & ~others
-        if count > 1 and enclosed[pieces == piece].mean() > 0.9:
+        if enclosed[pieces == piece].mean() > 0.9:
             return True
     return False
 
@@ -309,7 +314,6 @@ def marks_inside_loops(strokes):
 def layout_doubt(width_over_height, stray, drawn, strokes, digit):
     """Why the picture is unlike one MNIST digit, or "" (the bounds are above the functions). `drawn` is
     the strokes as drawn, `strokes` as evened: widening a fine pen's strokes can close small loops."""
-    _, centrelines = stroke_width(strokes)
     ink_share = digit.mean() / 255
     if stray >= MOST_STRAY_INK:
         return "other marks beside it"
@@ -321,7 +325,7 @@ def layout_doubt(width_over_height, stray, drawn, strokes, digit):
         return "marks inside a loop"
     if not INK_SHARE[0] <= ink_share < INK_SHARE[1]:
         return "too much ink for a digit" if ink_share >= INK_SHARE[1] else "too little ink for a digit"
-    if centrelines.sum() / max(strokes.shape) >= LONGEST:
+    if stroke_width(strokes)[1].sum() / max(strokes.shape) >= LONGEST:  # the centrelines' length
         return "longer strokes than a digit's"
     return ""
 
@@ -372,7 +376,7 @@ def read_picture(path, ink=None):
     crop, stray = crop_to_digit(ink_map(working_copy(image), ink))
     drawn = stroke_mask(crop)
     if not drawn.any():  # ink too faint to leave a stroke once brought to the box's scale
-        raise NoDigitError("no ink found: the image is blank or has no contrast")
+        raise NoDigitError(NO_INK)
     strokes = even_strokes(drawn)
     digit = fit_in_field(strokes)
     return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, drawn, strokes, digit))

@@ -158,10 +158,15 @@ def fingerprint(recipe):
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def file_sha256(path):
+    """A file's SHA-256, as `sha256sum` prints it."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def file_digest(path):
     """The first 16 hex digits of a file's SHA-256; None if it cannot be read."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        return file_sha256(path)[:16]
     except OSError:
         return None
 
@@ -206,7 +211,7 @@ def finish_run(args, model, device, history, eval_name, metrics, log, timer, sta
     metrics["phase_seconds"] = {phase: round(s, 2) for phase, s in timer.seconds.items()}
     metrics["phase_seconds"]["total"] = round(time.perf_counter() - started, 2)
     # Loading checks the weights against this (use.check_recorded_hash): a damaged file is refused.
-    metrics["model_sha256"] = hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
+    metrics["model_sha256"] = file_sha256(out / "model.pt")
     save_atomically(metrics, out / "metrics.json")
     what = "validation" if eval_name == "val" else "test"
     if args.dry_run:  # a few batches: the figure says the pipeline runs, not how well the model does

@@ -7,7 +7,6 @@
     python mnist_99_4.py export --onnx F  write the trained model as ONNX
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 import data
 import digit_image
 from model import Net, count_parameters, layout_of
+import runs
 from runs import UsageError
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
@@ -114,7 +114,7 @@ def check_recorded_hash(path):
             recorded, record = json.loads(metrics_file.read_text()).get("model_sha256"), metrics_file
         except (ValueError, AttributeError):
             pass  # not a run's metrics: nothing recorded to check against
-    if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
+    if recorded and runs.file_sha256(path) != recorded:
         raise UsageError(f"{path}: damaged: its SHA-256 differs from the one recorded in {record}")
 
 
@@ -296,18 +296,18 @@ COMMANDS = {"evaluate": evaluate_command, "predict": predict_command, "serve": s
             "export": export_command}
 
 
-def thread_count(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
-    return value
+def at_least(low, name):
+    """An argparse type called `name` (argparse says "invalid NAME value"): an int of `low` or more."""
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be {low} or more, not {text}")
+        return value
+    parse.__name__ = name
+    return parse
 
 
-def error_count(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
+thread_count, error_count = at_least(1, "thread_count"), at_least(0, "error_count")
 
 
 def port_number(text):

@@ -18,7 +18,6 @@ metrics.json gets the folded network's parameter and multiply-add counts. The fi
 branches (the layout says `reparam`), so seed tables keep these runs apart from plain ones.
 """
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -139,7 +138,7 @@ def fold_run(out, reparam):
     runs.save_atomically(plain.state_dict(), out / "model.pt")
     metrics.update(params=count_parameters(plain), multiply_adds=multiply_adds_per_image(plain),
                    trained_params=metrics["params"], folded_max_difference=difference,
-                   model_sha256=hashlib.sha256((out / "model.pt").read_bytes()).hexdigest())  # the folded file's
+                   model_sha256=runs.file_sha256(out / "model.pt"))  # the folded file's
     runs.save_atomically(metrics, out / "metrics.json")
     print(f"Folded into a plain Net: {metrics['params']:,} parameters (trained with {metrics['trained_params']:,}), "
           f"outputs within {difference:.1e} of the trained network's; saved {out / 'model.pt'}")
