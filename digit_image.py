@@ -49,10 +49,13 @@ PAGE_EDGE = 0.8         # a piece along the frame spanning this share of a side 
 MAX_PIXELS = 50_000_000  # a 14000x14000 image is refused: far beyond any photo, and 600 MB to decode
 DIGIT_BOX = 20          # MNIST's size-normalized box, in pixels
 STROKE_GRID = 4         # strokes are measured and redrawn on a grid this much finer than the box
-STROKE_WIDTHS = (1.75, 3.5)  # pixels of the box: MNIST's training digits' 10th and 90th percentiles of width
+# Pixels of the box: about MNIST's training digits' 10th and 90th percentiles of width, as first measured
+# (1.75, 3.47); benchmarks/stroke_widths.py, over every 20th digit, gives 1.75 and 3.25 (widths come in steps).
+STROKE_WIDTHS = (1.75, 3.5)
 TYPICAL_WIDTH = 2.75    # pixels of the box: where a stroke outside that range is brought
 # What one digit looks like, from MNIST's training digits read through this module (at most about 1 in
-# 200 of them lies beyond each bound); a picture beyond one is noted as unlike a digit.
+# 200 of them lies beyond each bound: benchmarks/results/stroke_widths.md); a picture beyond one is noted
+# as unlike a digit.
 MOST_STRAY_INK = 0.2    # substantial marks beside the digit, as a share of its ink (a word's other letters)
 WIDEST = 1.5            # width over height of the ink (a word, a line of marks)
 MOST_LOOPS = 2          # an 8 has two (a grid, a star, a word have more)
