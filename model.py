@@ -150,9 +150,13 @@ class Net(nn.Module):
         self.classifier = nn.Conv2d(self.channels[-1], 10, kernel_size=1)
 
     def forward(self, x):
+        return F.log_softmax(self.logits(x), dim=1)
+
+    def logits(self, x):
+        """The ten scores before the softmax: their size, not only their spread, tells how much the
+        features look like a digit the net learned (use.read_digit's evidence)."""
         x = self.gap(self.dropout(self.features(x)))
-        x = self.classifier(x).flatten(1)
-        return F.log_softmax(x, dim=1)
+        return self.classifier(x).flatten(1)
 
     def layout(self):
         """The keyword arguments that rebuild this layout: what a fingerprint and a checkpoint need."""

@@ -119,10 +119,11 @@ def check_recorded_hash(path):
 
 
 @torch.no_grad()
-def predict_batches(model, images, device, batch_size=EVAL_BATCH):
-    """Log-probabilities (N, 10) for uint8 images (N, 28, 28), in float32."""
+def predict_batches(model, images, device, batch_size=EVAL_BATCH, logits=False):
+    """Log-probabilities (N, 10) for uint8 images (N, 28, 28), in float32; or the logits before the softmax."""
     model.eval()
-    outputs = [model(data.normalize(images[i:i + batch_size].to(device)).unsqueeze(1)
+    forward = model.logits if logits else model
+    outputs = [forward(data.normalize(images[i:i + batch_size].to(device)).unsqueeze(1)
                      .contiguous(memory_format=memory_format(device))).float().cpu()
                for i in range(0, len(images), batch_size)]
     return torch.cat(outputs)
