@@ -78,7 +78,9 @@ class Picture(NamedTuple):
 
 def working_copy(image):
     """The image shrunk (never enlarged) so its longer side is at most WORK_SIDE."""
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 16-bit: resize needs a plain mode
+    if image.mode == "1":  # two-tone: a byte a pixel is enough, where RGB would take four
+        image = image.convert("L")
+    elif image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 16-bit: resize needs a plain mode
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     factor = WORK_SIDE / max(image.size)
     if factor >= 1:
@@ -351,11 +353,12 @@ def load_digit(path, ink=None):
     return read_picture(path, ink).digit
 
 
-def read_picture(path, ink=None):
+def read_picture(path, ink=None, max_pixels=MAX_PIXELS):
     """The Picture of an image file (or file object) of any size: the 28x28 digit and any doubt.
 
     `ink` is "dark" or "light" when it is known (the draw page's canvas is dark on white); by
-    default it is read off the image. Raises OSError when the file cannot be read, ValueError when
+    default it is read off the image. `max_pixels` bounds the pixels decoded (a JPEG is decoded at a
+    fraction of its size, and that is what counts). Raises OSError when the file cannot be read, ValueError when
     it is not an image or is too large, and NoDigitError (a ValueError) when it holds no ink.
     """
     if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):
@@ -368,6 +371,9 @@ def read_picture(path, ink=None):
             if image.format == "JPEG" and max(image.size) > WORK_SIDE:  # decode no finer than the work needs
                 factor = WORK_SIDE / max(image.size)
                 image.draft(image.mode, (round(image.width * factor), round(image.height * factor)))
+            if image.width * image.height > max_pixels:
+                raise ValueError(f"the image is {image.width}x{image.height} pixels to decode; the limit "
+                                 f"here is {max_pixels / 1_000_000:g} million")
             image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
             image.load()
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its 89-megapixel warning

@@ -13,10 +13,12 @@ Two routes, nothing else (no file is ever served by its path):
                     without it, it is read off the image as `predict` does.
 
 Every other request gets a JSON answer too, {"error": "..."}, with its status: 400 for what is
-not an image or holds no ink, 411 and 400 for a missing or bad Content-Length, 408 for a body that
-stops arriving, 413 for one over MAX_BODY_BYTES, 404 for any other path, 405 for another method.
-The server answers before it closes a connection, and goes on serving after each. The standard
-library's threaded server is plenty for a demo on one's own machine.
+not an image, holds no ink or would decode to over MAX_REQUEST_PIXELS, 411 and 400 for a missing or
+bad Content-Length, 408 for a body that stops arriving or a request that takes over
+REQUEST_DEADLINE_S, 413 for one over MAX_BODY_BYTES, 404 for any other path, 405 for another
+method, and 503 when all READERS are busy for BUSY_WAIT_S. The server answers before it closes a
+connection, and goes on serving after each. The standard library's threaded server (a thread a
+connection, the reading itself bounded by READERS) is plenty for a demo on one's own machine.
 """
 import base64
 import email.parser
@@ -25,6 +27,7 @@ import io
 import json
 import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -38,6 +41,12 @@ BODY_TIMEOUT_S = 10               # a body that stops arriving for this long is 
 DRAIN_BYTES = 64 * 1024 * 1024    # read away at most this much of a refused body, so the answer arrives
 UPLOAD_FIELD = "file"             # the multipart field the page's help and the README name
 MAX_FORM_PARTS = 16               # a form upload needs one part; a few more (other fields) are read past
+REQUEST_DEADLINE_S = 30           # a whole request, however steadily its bytes trickle in, is cut off after this
+READERS = 4                       # images read at once: more only share the same cores, and each holds its pixels
+BUSY_WAIT_S = 5                   # a request waits this long for a reader before it is answered 503
+# Decoded pixels a request may cost: Pillow holds up to 4 bytes each, and a copy in a plainer mode as
+# many again, so about 100 MB at most. A phone's JPEG is decoded at a fraction of its size and passes.
+MAX_REQUEST_PIXELS = 12_000_000
 CONNECTION_ERRORS = (ConnectionError, socket.timeout, TimeoutError)
 
 
@@ -50,8 +59,9 @@ class BadRequest(Exception):
 
 
 def read_image(body, read, ink=None):
-    """The JSON answer for one image's bytes; `read(file, ink)` is use.read_digit for the served model."""
-    reading = read(io.BytesIO(body), ink)
+    """The JSON answer for one image's bytes; `read(file, ink, max_pixels)` is use.read_digit for the
+    served model."""
+    reading = read(io.BytesIO(body), ink, MAX_REQUEST_PIXELS)
     probabilities = [round(float(p), 6) for p in reading.probabilities]
     seen = base64.b64encode(digit_image.png_bytes(reading.digit)).decode("ascii")
     return {"digit": max(range(10), key=probabilities.__getitem__), "probabilities": probabilities,
@@ -83,6 +93,26 @@ class DigitPageHandler(BaseHTTPRequestHandler):
     server_version = "mnist_99_4"
     timeout = BODY_TIMEOUT_S  # on the socket: a request that stops arriving does not hold a thread forever
 
+    def handle_one_request(self):
+        """One request, cut off at REQUEST_DEADLINE_S: the socket's timeout bounds each pause, not a client
+        that sends a byte every few seconds and would hold its thread forever."""
+        self.cut_off = False
+        deadline = threading.Timer(REQUEST_DEADLINE_S, self.end_request)
+        deadline.daemon = True
+        deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            deadline.cancel()
+
+    def end_request(self):
+        """Stop reading the request: the read waiting on it ends, and the answer says why."""
+        self.cut_off = self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass  # already closed
+
     def do_GET(self, head=False):
         path = urlsplit(self.path).path
         if path == "/predict":
@@ -110,12 +140,22 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type", "")
             if content_type.startswith("multipart/form-data"):
                 body = uploaded_file(body, content_type)
-            answer = read_image(body, self.server.read, ink)
+            answer = self.read_when_free(body, ink)
         except BadRequest as error:
             return self.send_json({"error": str(error)}, error.status)
         except (OSError, ValueError) as error:  # not an image, truncated, blank canvas, too many pixels
             return self.send_json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         self.send_json(answer)
+
+    def read_when_free(self, body, ink):
+        """read_image once one of the server's READERS is free; BadRequest 503 after BUSY_WAIT_S."""
+        if not self.server.readers.acquire(timeout=BUSY_WAIT_S):
+            raise BadRequest(HTTPStatus.SERVICE_UNAVAILABLE,
+                             f"busy: {READERS} images are being read and more are waiting; try again in a moment")
+        try:
+            return read_image(body, self.server.read, ink)
+        finally:
+            self.server.readers.release()
 
     def refuse_method(self):
         self.refuse_body()
@@ -152,6 +192,9 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise BadRequest(HTTPStatus.REQUEST_TIMEOUT,
                              f"the body stopped arriving after {len(body):,} of {length:,} bytes") from None
+        if len(body) < length and self.cut_off:
+            raise BadRequest(HTTPStatus.REQUEST_TIMEOUT, f"the request took longer than {REQUEST_DEADLINE_S} s; "
+                                                         f"{len(body):,} of {length:,} bytes arrived")
         if len(body) < length:
             self.close_connection = True
             raise BadRequest(HTTPStatus.BAD_REQUEST, f"the body ended after {len(body):,} of {length:,} bytes")
@@ -193,8 +236,10 @@ class DigitPageHandler(BaseHTTPRequestHandler):
 
     def send_error(self, code, message=None, explain=None):
         """http.server's own refusals (a malformed request line, an unknown method, headers too long), as
-        JSON like every other answer."""
+        JSON like every other answer. A request cut off at its deadline is not malformed: it is late."""
         self.close_connection = True
+        if self.cut_off:
+            code, message = HTTPStatus.REQUEST_TIMEOUT, f"the request took longer than {REQUEST_DEADLINE_S} s"
         if self.request_version == "HTTP/0.9":  # a request line too broken to name its version
             self.request_version = "HTTP/1.0"  # still answer with a status line and headers
         self.send_json({"error": message or HTTPStatus(code).phrase}, code)
@@ -234,9 +279,10 @@ class DigitServer(ThreadingHTTPServer):
 
 def make_server(read, host="127.0.0.1", port=8000):
     """A threaded HTTP server for the page, bound and ready for serve_forever(); port 0 picks a free one.
-    `read(file, ink)` reads one image file (use.read_digit for the served model)."""
+    `read(file, ink, max_pixels)` reads one image file (use.read_digit for the served model)."""
     server = DigitServer((host, port), DigitPageHandler)
     server.read = read
+    server.readers = threading.BoundedSemaphore(READERS)
     server.page = PAGE.read_bytes()
     return server
 

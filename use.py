@@ -25,6 +25,10 @@ from runs import UsageError
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
 EVAL_BATCH = 500  # no backward pass, so large batches
 UNSURE_BELOW = 0.5  # a best guess with less probability than this is reported as unsure
+# The model's evidence for a picture, the log of the sum of exp(logit): under this, the features are
+# unlike the digits it learned, however the probability is shared (a triangle reads 0 at 99%).
+# Chosen on validation digits the models never saw (benchmarks/results/unsure_bound.md).
+LEAST_EVIDENCE = 4.0
 
 
 def pick_device(requested):
@@ -138,9 +142,18 @@ def evaluate(model, images, labels, device):
     return loss, accuracy
 
 
-def digit_probabilities(model, digit, device):
-    """The ten probabilities for one 28x28 uint8 digit from digit_image."""
-    return predict_batches(model, torch.from_numpy(digit)[None], device)[0].exp()
+def digit_logits(model, digit, device):
+    """The ten logits for one 28x28 uint8 digit from digit_image."""
+    return predict_batches(model, torch.from_numpy(digit)[None], device, logits=True)[0]
+
+
+def model_doubt(logits):
+    """Why the model's ten logits say the picture is unlikely to be a digit, or ""."""
+    if logits.softmax(0).max() < UNSURE_BELOW:
+        return "no digit stands out"
+    if torch.logsumexp(logits, 0) < LEAST_EVIDENCE:
+        return "unlike the digits it learned"
+    return ""
 
 
 class Reading(NamedTuple):
@@ -153,17 +166,16 @@ class Reading(NamedTuple):
         return bool(self.doubt)
 
 
-def read_digit(model, source, device, ink=None):
+def read_digit(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXELS):
     """What `predict` and the page read in one image file (a path or a file object).
 
-    Unsure when the picture is unlike one digit (digit_image.layout_doubt), or when the model's best
-    guess has less than UNSURE_BELOW of the probability: on MNIST's training digits read as images
-    that is about 1 in 100, on words, scribbles and noise about half.
+    Unsure when the picture is unlike one digit (digit_image.layout_doubt), or when the model's scores
+    doubt it (model_doubt): a best guess with less than UNSURE_BELOW of the probability, or evidence
+    under LEAST_EVIDENCE.
     """
-    picture = digit_image.read_picture(source, ink)
-    probabilities = digit_probabilities(model, picture.digit, device)
-    doubt = picture.doubt or ("no digit stands out" if probabilities.max() < UNSURE_BELOW else "")
-    return Reading(picture.digit, probabilities, doubt)
+    picture = digit_image.read_picture(source, ink, max_pixels)
+    logits = digit_logits(model, picture.digit, device)
+    return Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits))
 
 
 # ---------------------------------------------------------------- the commands
@@ -255,8 +267,12 @@ def serve_command(args):
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
+
+    def read(file, ink, max_pixels):
+        return read_digit(model, file, device, ink, max_pixels)
+
     try:
-        web = server.make_server(lambda file, ink: read_digit(model, file, device, ink), args.host, args.port)
+        web = server.make_server(read, args.host, args.port)
     except OSError as error:  # port taken, address not on this machine
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     print(f"Reading digits with {shown_path(args.checkpoint)} on {device}. Open {server.address(web)} "

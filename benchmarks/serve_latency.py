@@ -85,7 +85,7 @@ def parts(model, body, threads, repeats=30):
         started = time.perf_counter()
         digit = digit_image.load_digit(io.BytesIO(body), "dark")
         middle = time.perf_counter()
-        use.digit_probabilities(model, digit, cpu)
+        use.digit_logits(model, digit, cpu)
         prepare.append(1000 * (middle - started))
         forward.append(1000 * (time.perf_counter() - middle))
     return statistics.median(prepare), statistics.median(forward)

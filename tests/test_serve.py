@@ -40,7 +40,8 @@ def model():
 def address(model):
     """A server on a free port, in a thread, as `serve` runs it."""
     cpu = torch.device("cpu")
-    web = server.make_server(lambda file, ink: use.read_digit(model, file, cpu, ink), port=0)
+    web = server.make_server(lambda file, ink, max_pixels: use.read_digit(model, file, cpu, ink, max_pixels),
+                             port=0)
     thread = threading.Thread(target=web.serve_forever, daemon=True)
     thread.start()
     yield server.address(web)
@@ -124,6 +125,63 @@ def test_a_burst_of_clients_connecting_at_once_is_not_reset(address, test_digits
     assert all(reply.startswith(b"HTTP/1.0 200") or reply.startswith(b"HTTP/1.1 200") for reply in replies)
 
 
+@pytest.fixture
+def slow_server(model, monkeypatch):
+    """A server whose every read takes half a second, and which waits at most 0.2 s for a free reader."""
+    monkeypatch.setattr(server, "BUSY_WAIT_S", 0.2)
+    cpu = torch.device("cpu")
+
+    def slow_read(file, ink, max_pixels):
+        time.sleep(0.5)
+        return use.read_digit(model, file, cpu, ink, max_pixels)
+
+    web = server.make_server(slow_read, port=0)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    yield server.address(web)
+    web.shutdown()
+    web.server_close()
+
+
+def test_when_every_reader_is_busy_a_request_is_answered_503_not_left_waiting(slow_server, test_digits):
+    body = as_drawn_on_paper(test_digits[0][0])
+    with ThreadPoolExecutor(max_workers=3 * server.READERS) as pool:
+        answers = list(pool.map(lambda _: post(slow_server, body), range(3 * server.READERS)))
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == server.READERS and statuses.count(503) == 2 * server.READERS
+    assert all(answer["error"].startswith("busy:") for status, answer in answers if status == 503)
+    assert all(answer["digit"] == test_digits[1][0] for status, answer in answers if status == 200)
+
+
+def test_a_client_that_trickles_its_request_is_cut_off_and_others_are_still_answered(address, test_digits,
+                                                                                      monkeypatch):
+    """A byte every 0.2 s never trips the socket's timeout; the whole-request deadline still ends it."""
+    monkeypatch.setattr(server, "REQUEST_DEADLINE_S", 1.5)
+    url = urlsplit(address)
+    request = post_headers(100) + b"x" * 100
+    trickling = [socket.create_connection((url.hostname, url.port), timeout=10) for _ in range(20)]
+    started = time.perf_counter()
+    replies = {client: b"" for client in trickling}
+    for byte in range(len(request)):
+        for client in trickling:
+            try:
+                client.sendall(request[byte:byte + 1])
+            except OSError:
+                pass  # already cut off
+        if byte == 5:  # meanwhile, an ordinary client is answered at once
+            quick = time.perf_counter()
+            assert post(address, as_drawn_on_paper(test_digits[0][0]))[0] == 200
+            assert time.perf_counter() - quick < 1
+        if time.perf_counter() - started > 3:
+            break
+        time.sleep(0.2)
+    for client in trickling:
+        client.settimeout(5)
+        replies[client] = b"".join(iter(lambda c=client: c.recv(65536), b""))
+        client.close()
+    assert time.perf_counter() - started < 10
+    assert all(reply.split(b" ")[1] == b"408" and b"took longer than 1.5 s" in reply for reply in replies.values())
+
+
 @pytest.mark.parametrize("body, status, fragment", [
     (b"this is text, not a picture", 400, "not an image"),
     (png(np.full((280, 280), 255, dtype=np.uint8)), 400, "no ink"),
@@ -172,6 +230,15 @@ def test_an_image_of_too_many_pixels_is_refused_in_one_line(address, test_digits
     assert mnist_99_4.main(["predict", str(huge), str(good)]) == 1  # the good file is still read
     out, err = capsys.readouterr()
     assert out.startswith(f"{good}: {test_digits[1][0]} (") and err.strip() == f"{huge}: error: {answer['error']}"
+
+
+def test_a_request_may_not_decode_more_pixels_than_its_limit(address):
+    """A 4000x4000 two-tone PNG is a 20 KB upload and 16 million decoded pixels: refused, in words."""
+    buffer = io.BytesIO()
+    Image.new("1", (4000, 4000), 1).save(buffer, "PNG")
+    status, answer = post(address, buffer.getvalue())
+    assert status == 400 and answer["error"] == ("the image is 4000x4000 pixels to decode; the limit here is "
+                                                 f"{server.MAX_REQUEST_PIXELS / 1e6:g} million")
 
 
 def test_a_negative_content_length_is_refused_before_the_body_is_read(address, test_digits):
