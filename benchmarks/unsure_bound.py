@@ -97,8 +97,8 @@ def main():
                      f"| {100 * non_digit_shares[:, i].mean():.1f}% | {100 * non_digit_shares[:, i].min():.1f}% |")
     command = shlex.join(["python", "benchmarks/unsure_bound.py", *sys.argv[1:]])
     report = "\n".join([f"`{command}` (commit {runs.git_commit()})", "",
-                        f"{len(args.checkpoints)} models; {len(digits[0])} validation digits (every "
-                        f"{args.every}th of --val 10000); {args.non_digits} non-digits of seed {DEV_SEED}.", "",
+                        f"{len(args.checkpoints)} models; {len(digits[0])} validation digits (one in "
+                        f"{args.every} of --val 10000); {args.non_digits} non-digits of seed {DEV_SEED}.", "",
                         *lines])
     data.write_atomically(args.out, (report + "\n").encode())
     print(report + f"\n\nwrote {args.out}")
