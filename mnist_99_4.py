@@ -18,6 +18,7 @@ STARTED = time.perf_counter()  # the imports below are part of a run's start-up 
 import argparse
 import copy
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -440,6 +441,9 @@ def main(argv=None):
     except KeyboardInterrupt:  # outside the training loop, which saves its own state
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output's reader stopped (`predict *.png | head`): end quietly, as `ls` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the flush at exit cannot fail too
+        return 1
     finally:
         runs.release_folders()  # once this run has ended, another may use its folder
 

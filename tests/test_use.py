@@ -150,3 +150,18 @@ def test_a_photo_is_read_the_way_up_its_exif_orientation_says(tmp_path, test_set
     upside_down.save(path, exif=exif)
     reading = use.read_digit(use.load_trained_model(SHIPPED, CPU), str(path), CPU)
     assert int(reading.probabilities.argmax()) == 6
+
+
+def test_predict_into_a_reader_that_stops_early_ends_quietly(tmp_path, test_set):
+    """`predict *.png | head -1`: the rest of the output has nowhere to go, and that is no error."""
+    from PIL import Image
+
+    path = tmp_path / "digit.png"
+    Image.fromarray(test_set[0][0].numpy()).save(path)
+    command = [sys.executable, "mnist_99_4.py", "predict", *[str(path)] * 200]
+    with subprocess.Popen(command, cwd=SHIPPED.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        first = run.stdout.readline()
+        run.stdout.close()  # as `head -1` does once it has its line
+        errors = run.stderr.read().decode()
+    assert first.decode().startswith(f"{path}: {int(test_set[1][0])} (")
+    assert run.returncode == 1 and errors == ""
