@@ -239,6 +239,8 @@ def main():
                         help="run the program as it was at this commit, as the research record's older "
                              "tables did (default: this checkout's)")
     args, common_flags = parser.parse_known_args()  # anything else goes to every run
+    if len(set(args.seeds)) < len(args.seeds):  # one seed twice would train one folder twice at once
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
 
     configs = [shlex.split(c) for c in args.config] + [["--width", str(w)] for w in args.widths]
     configs = [config + common_flags for config in configs or [[]]]

@@ -376,3 +376,11 @@ def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir
     assert "Final model after" not in result.stdout
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("_dry-run")
+
+
+def test_seeds_refuses_a_seed_named_twice(tmp_path):
+    """Two jobs of one seed would train one folder at once and count the seed twice."""
+    result = subprocess.run([sys.executable, "benchmarks/seeds.py", "--seeds", "1", "1", "--jobs", "2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines()[-1].endswith("--seeds 1 1: each seed once")
+    assert list(tmp_path.iterdir()) == []
