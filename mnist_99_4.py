@@ -262,6 +262,7 @@ def train(args, given_flags=frozenset()):
     if resume:
         history, seconds_before, start_epoch = runs.restore_checkpoint(
             resume, model, average, optimizer, scheduler, generator, device, notes)
+        log.forget_epochs_from(start_epoch)
         for note in notes:
             log(note)
         log(f"Resumed from {args.resume} at epoch {start_epoch}")

@@ -50,6 +50,15 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(message + "\n")
 
+    def forget_epochs_from(self, epoch):
+        """Drop the log's lines of epochs `epoch` and later: a run stopped after an epoch's line but before
+        the next checkpoint runs that epoch again when resumed, and would log it twice."""
+        def later_epoch(line):
+            fields = line.split()
+            return len(fields) == 6 and fields[0].isdigit() and int(fields[0]) >= epoch
+        lines = self.path.read_text().splitlines(keepends=True)
+        self.path.write_text("".join(line for line in lines if not later_epoch(line)))
+
 
 class PhaseTimer:
     """Wall-clock seconds per phase of a run, so the log shows where the time went."""

@@ -115,6 +115,27 @@ def test_interrupted_and_resumed_run_ends_like_an_uninterrupted_one(average, tmp
     assert not checkpoint.exists()
 
 
+def test_a_run_stopped_between_an_epochs_line_and_the_next_save_logs_each_epoch_once(tmp_path, mnist_dir,
+                                                                                     monkeypatch):
+    real_save, saves = runs.save_checkpoint, []
+
+    def stopped_in_second_save(*args):
+        saves.append(1)
+        if len(saves) == 2:  # epoch 1 is logged; the checkpoint on disk is still the one before it
+            raise KeyboardInterrupt
+        return real_save(*args)
+
+    monkeypatch.setattr(runs, "save_checkpoint", stopped_in_second_save)
+    out = tmp_path / "run"
+    common = ["--dry-run", "--epochs", "2", "--device", "cpu", "--data-dir", mnist_dir, "--out", str(out)]
+    assert mnist_99_4.main(common) == 130
+    monkeypatch.setattr(runs, "save_checkpoint", real_save)
+    assert mnist_99_4.main(["--resume", str(out / "checkpoint.pt")]) == 0
+    epoch_lines = [line.split()[0] for line in (out / "train.log").read_text().splitlines()
+                   if len(line.split()) == 6 and line.split()[0].isdigit()]
+    assert epoch_lines == ["1", "2"]
+
+
 def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(tmp_path, mnist_dir):
     out = tmp_path / "run"
     process = subprocess.Popen(
