@@ -271,7 +271,7 @@ def train(args, given_flags=frozenset()):
     log(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {eval_name + ' loss':>10} "
         f"{eval_name + ' acc':>9} {'seconds':>8}")
     started = time.perf_counter()
-    epoch = start_epoch
+    epoch, saving = start_epoch, False
     try:
         for epoch in range(start_epoch, args.epochs + 1):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
@@ -293,17 +293,19 @@ def train(args, given_flags=frozenset()):
                             "lr": scheduler.get_last_lr()[0], "seconds": elapsed})
             log(f"{epoch:5d} {train_loss:10.4f} {train_acc:9.2f} {eval_loss:10.4f} {eval_acc:9.2f} "
                 f"{elapsed:8.1f}")
+        saving = True  # the checkpoint before the last epoch is kept until the results are saved
+        metrics = {"fingerprint": fingerprint, "commit": commit,
+                   "seconds": seconds_before + time.perf_counter() - started}
+        if teacher is not None:  # a distillation is only as good as its teacher: show how good it is
+            with timer("evaluation"):
+                metrics[f"teacher_{eval_name}_accuracy"] = use.evaluate(teacher, *eval_set, device)[1]
+            log(f"Teacher's {eval_name} accuracy: {metrics[f'teacher_{eval_name}_accuracy']:.2f}%")
+        runs.finish_run(args, evaluated, device, history, eval_name, metrics, log, timer, STARTED)
     except KeyboardInterrupt:  # during the first save there is no checkpoint yet to resume from
-        log(f"\nInterrupted in epoch {epoch}. " + (f"The state before that epoch is saved; continue with:\n  python "
+        log(f"\nInterrupted {'while saving the results' if saving else f'in epoch {epoch}'}. " + (
+            f"The state before epoch {epoch} is saved; continue with:\n  python "
             f"mnist_99_4.py --resume {checkpoint_path}" if checkpoint_path.exists() else "Nothing was saved yet."))
         return 130
-
-    metrics = {"fingerprint": fingerprint, "commit": commit, "seconds": seconds_before + time.perf_counter() - started}
-    if teacher is not None:  # a distillation is only as good as its teacher: show how good it is
-        with timer("evaluation"):
-            metrics[f"teacher_{eval_name}_accuracy"] = use.evaluate(teacher, *eval_set, device)[1]
-        log(f"Teacher's {eval_name} accuracy: {metrics[f'teacher_{eval_name}_accuracy']:.2f}%")
-    runs.finish_run(args, evaluated, device, history, eval_name, metrics, log, timer, STARTED)
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 

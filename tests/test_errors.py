@@ -426,3 +426,21 @@ def test_ctrl_c_during_the_first_save_gives_no_resume_command_for_a_missing_file
     assert mnist_99_4.main(["--dry-run", "--data-dir", mnist_dir, "--out", str(out)]) == 130
     said = capsys.readouterr().out
     assert "Nothing was saved yet." in said and "--resume" not in said
+
+
+def test_ctrl_c_while_the_results_are_saved_says_how_to_resume_and_the_resume_finishes(tmp_path, mnist_dir,
+                                                                                       monkeypatch, capsys):
+    real_finish = runs.finish_run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "finish_run", interrupted)
+    out = tmp_path / "run"
+    assert mnist_99_4.main(["--dry-run", "--epochs", "2", "--data-dir", mnist_dir, "--out", str(out)]) == 130
+    said = capsys.readouterr().out
+    assert ("Interrupted while saving the results. The state before epoch 2 is saved; continue with:\n"
+            f"  python mnist_99_4.py --resume {out / 'checkpoint.pt'}") in said
+    monkeypatch.setattr(runs, "finish_run", real_finish)
+    assert mnist_99_4.main(["--resume", str(out / "checkpoint.pt")]) == 0
+    assert (out / "model.pt").is_file() and not (out / "checkpoint.pt").exists()
