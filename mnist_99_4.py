@@ -19,9 +19,12 @@ import argparse
 import copy
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # Ctrl-C while torch loads (a second or two) ends quietly, not in a traceback
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -33,6 +36,9 @@ import use
 from model import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net, \
     count_parameters, multiply_adds_per_image
 from runs import UsageError
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
 
 # Today's recipe, every value in one place. The network's own defaults are Net()'s (model.py), so
 # that `Net()` alone rebuilds the shipped weights. Chosen on the validation split unless a comment

@@ -5,6 +5,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ import runs
 import use
 from model import Net
 
+ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args, timeout=120):
     return subprocess.run([sys.executable, "mnist_99_4.py", *args], capture_output=True, text=True,
@@ -444,3 +447,14 @@ def test_ctrl_c_while_the_results_are_saved_says_how_to_resume_and_the_resume_fi
     monkeypatch.setattr(runs, "finish_run", real_finish)
     assert mnist_99_4.main(["--resume", str(out / "checkpoint.pt")]) == 0
     assert (out / "model.pt").is_file() and not (out / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("delay", [0.2, 0.5, 1.0])
+def test_ctrl_c_while_the_program_starts_ends_quietly(delay):
+    """Ctrl-C while torch is still loading, or just after: exit 130 and no traceback either way."""
+    started = subprocess.Popen([sys.executable, "mnist_99_4.py", "evaluate"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    started.send_signal(signal.SIGINT)
+    _, errors = started.communicate(timeout=60)
+    assert started.returncode == 130 and "Traceback" not in errors
