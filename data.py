@@ -94,6 +94,8 @@ def write_atomically(path, data):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:  # named by the file the user knows, not the temporary one
+        raise OSError(error.errno, error.strerror, str(path)) from None
     finally:
         with contextlib.suppress(OSError):  # a read-only disk: the first error is the one to report
             tmp.unlink(missing_ok=True)

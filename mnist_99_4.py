@@ -277,7 +277,7 @@ def train(args, given_flags=frozenset()):
     log(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {eval_name + ' loss':>10} "
         f"{eval_name + ' acc':>9} {'seconds':>8}")
     started = time.perf_counter()
-    epoch, saving = start_epoch, False
+    epoch, saving, saved = start_epoch, False, start_epoch if resume else None  # saved: the checkpoint's epoch
     try:
         for epoch in range(start_epoch, args.epochs + 1):
             # The state before each epoch: Ctrl-C or a crash resumes from here exactly.
@@ -285,6 +285,7 @@ def train(args, given_flags=frozenset()):
             with timer("saving"):
                 runs.save_checkpoint(checkpoint_path, args, epoch, history, elapsed, model, average, optimizer,
                                      scheduler, generator, device)
+            saved = epoch
             with timer("training steps"), tqdm(
                     desc=f"epoch {epoch:2d}/{args.epochs}", leave=False, unit="batch", file=sys.stderr,
                     total=DRY_RUN_BATCHES if args.dry_run else steps_per_epoch) as bar:
@@ -307,11 +308,18 @@ def train(args, given_flags=frozenset()):
                 metrics[f"teacher_{eval_name}_accuracy"] = use.evaluate(teacher, *eval_set, device)[1]
             log(f"Teacher's {eval_name} accuracy: {metrics[f'teacher_{eval_name}_accuracy']:.2f}%")
         runs.finish_run(args, evaluated, device, history, eval_name, metrics, log, timer, STARTED)
-    except KeyboardInterrupt:  # during the first save there is no checkpoint yet to resume from
-        log(f"\nInterrupted {'while saving the results' if saving else f'in epoch {epoch}'}. " + (
-            f"The state before epoch {epoch} is saved; continue with:\n  python "
-            f"mnist_99_4.py --resume {checkpoint_path}" if checkpoint_path.exists() else "Nothing was saved yet."))
-        return 130
+    except (KeyboardInterrupt, OSError) as error:  # Ctrl-C, or a full or read-only disk
+        disk = isinstance(error, OSError)  # its message is one line, and stays out of a log it may not write
+        stopped = f"error: cannot write {error.filename or out} ({error.strerror or error})" if disk else "\nInterrupted"
+        resume = (" " if disk else "\n  ") + f"python mnist_99_4.py --resume {checkpoint_path}"
+        message = f"{stopped} {'while saving the results' if saving else f'in epoch {epoch}'}. " + (
+            f"The state before epoch {saved} is saved; continue with:{resume}" if saved
+            else "Nothing was saved yet.")
+        if disk:
+            print(message, file=sys.stderr)
+        else:
+            log(message)
+        return 1 if disk else 130
     checkpoint_path.unlink(missing_ok=True)  # the run is complete: model.pt is the result
     return 0
 

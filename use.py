@@ -203,15 +203,28 @@ def evaluate_command(args):
         print(f"{d:>6}" + "".join(f"{int(c):>6}" for c in confusion[d]))
     if args.confusion_png or args.errors_png:
         import plots  # matplotlib is slow to import: only when a picture is asked for
+    written = True
     if args.confusion_png:
-        plots.plot_confusion_matrix(confusion, args.confusion_png)
-        print(f"Wrote {args.confusion_png}")
+        written &= wrote("--confusion-png", args.confusion_png, lambda: plots.plot_confusion_matrix(
+            confusion, args.confusion_png))
     if args.errors_png:
         wrong = (predicted != labels).nonzero().flatten()[:args.max_errors]
         confidence = log_probs[wrong].exp().max(1).values
-        plots.plot_misclassified(images[wrong], labels[wrong], predicted[wrong], confidence, args.errors_png)
-        print(f"Wrote {args.errors_png} ({len(wrong)} of {int((predicted != labels).sum())} errors)")
-    return 0
+        written &= wrote("--errors-png", args.errors_png, lambda: plots.plot_misclassified(
+            images[wrong], labels[wrong], predicted[wrong], confidence, args.errors_png),
+            f" ({len(wrong)} of {int((predicted != labels).sum())} errors)")
+    return 0 if written else 1
+
+
+def wrote(flag, path, write, detail=""):
+    """write() a picture and say so; on a full or read-only disk, one line and False, and the rest goes on."""
+    try:
+        write()
+    except OSError as error:
+        print(f"error: {flag} {path}: cannot write it ({error.strerror or error})", file=sys.stderr)
+        return False
+    print(f"Wrote {path}{detail}")
+    return True
 
 
 def seen_image_path(path):

@@ -458,3 +458,90 @@ def test_ctrl_c_while_the_program_starts_ends_quietly(delay):
     started.send_signal(signal.SIGINT)
     _, errors = started.communicate(timeout=60)
     assert started.returncode == 130 and "Traceback" not in errors
+
+
+@pytest.fixture
+def failing_disk(tmp_path, monkeypatch):
+    """A folder whose disk refuses new writes, as a full or read-only one does: fail(errno) turns it on.
+    Reads, and writes elsewhere, go on as usual."""
+    import builtins
+    import types
+
+    disk, failure = tmp_path / "disk", []
+    disk.mkdir()
+    real_open, real_os_open = builtins.open, os.open
+
+    def refused(path, writing):
+        return failure and writing and str(path).startswith(str(disk))
+
+    def checked_open(file, mode="r", *args, **kwargs):
+        if refused(file, any(c in mode for c in "wax+")):
+            raise OSError(failure[0], os.strerror(failure[0]), str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def checked_os_open(path, flags, *args, **kwargs):
+        if refused(path, flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)):
+            raise OSError(failure[0], os.strerror(failure[0]), str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", checked_open)
+    monkeypatch.setattr(os, "open", checked_os_open)
+    return types.SimpleNamespace(path=disk, fail=failure.append)  # fail(errno.ENOSPC), fail(errno.EROFS)
+
+
+DISK_ERRORS = pytest.mark.parametrize("code", [28, 30], ids=["full disk", "read-only disk"])  # ENOSPC, EROFS
+
+
+def one_error_line(capsys, code, *fragments):
+    captured = capsys.readouterr()
+    lines = [line.rsplit("\r", 1)[-1].strip() for line in captured.err.split("\n")]  # after any progress bar
+    lines = [line for line in lines if line]
+    assert "Traceback" not in captured.err and all(line.startswith("error: ") for line in lines), captured.err
+    assert all(fragment in captured.err for fragment in (os.strerror(code), *fragments)), captured.err
+    return lines, captured.out
+
+
+@DISK_ERRORS
+def test_evaluate_on_a_failing_disk_prints_its_figures_then_one_line_a_picture(failing_disk, mnist_dir, code, capsys):
+    failing_disk.fail(code)
+    pictures = [str(failing_disk.path / "confusion.png"), str(failing_disk.path / "errors.png")]
+    assert mnist_99_4.main(["evaluate", "--data-dir", mnist_dir, "--confusion-png", pictures[0],
+                            "--errors-png", pictures[1]]) == 1
+    lines, out = one_error_line(capsys, code, *pictures)
+    assert len(lines) == 2 and "Test accuracy: " in out  # the figures computed are all printed
+
+
+@DISK_ERRORS
+def test_export_on_a_failing_disk_is_one_line(failing_disk, code, capsys):
+    failing_disk.fail(code)
+    assert mnist_99_4.main(["export", "--onnx", str(failing_disk.path / "model.onnx")]) == 2
+    lines, _ = one_error_line(capsys, code, "--onnx")
+    assert len(lines) == 1
+
+
+@DISK_ERRORS
+def test_the_data_fetch_on_a_failing_disk_is_one_line(failing_disk, code, capsys, monkeypatch):
+    failing_disk.fail(code)
+    assert mnist_99_4.main(["evaluate", "--data-dir", str(failing_disk.path / "data")]) == 1
+    lines, _ = one_error_line(capsys, code, "cannot write MNIST into")
+    assert len(lines) == 1
+
+
+@DISK_ERRORS
+def test_a_disk_that_fails_mid_run_keeps_the_last_checkpoint_and_says_how_to_go_on(failing_disk, mnist_dir, code,
+                                                                                    capsys, monkeypatch):
+    out, real_save, saves = failing_disk.path / "run", runs.save_checkpoint, []
+
+    def save_then_fail(*args):
+        saves.append(1)
+        if len(saves) == 2:  # the checkpoint before epoch 1 is written; the disk fills before epoch 2's
+            failing_disk.fail(code)
+        return real_save(*args)
+
+    monkeypatch.setattr(runs, "save_checkpoint", save_then_fail)
+    assert mnist_99_4.main(["--dry-run", "--epochs", "2", "--data-dir", mnist_dir, "--out", str(out)]) == 1
+    lines, _ = one_error_line(capsys, code, f"cannot write {out / 'checkpoint.pt'} (",
+                              "in epoch 2. The state before epoch 1 is saved",
+                              f"continue with: python mnist_99_4.py --resume {out / 'checkpoint.pt'}")
+    assert len(lines) == 1
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
