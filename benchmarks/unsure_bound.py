@@ -106,6 +106,7 @@ def main():
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="benchmarks/results/unsure_bound.md")
     args = parser.parse_args()
+    commit = runs.git_commit()  # the code that reads, whatever is committed while it runs
     data.prepare_mnist(args.data_dir)
     images, labels = data.load_mnist(args.data_dir, train=True)
     _, (val_images, _) = data.split_validation(images, labels, 10000)
@@ -131,7 +132,7 @@ def main():
                          f"{100 * np.max(on_digits):.2f}% | {100 * np.mean(on_non_digits):.1f}% | "
                          f"{100 * np.min(on_non_digits):.1f}% |")
     command = shlex.join(["python", "benchmarks/unsure_bound.py", *sys.argv[1:]])
-    report = "\n".join([f"`{command}` (commit {runs.git_commit()})", "",
+    report = "\n".join([f"`{command}` (commit {commit})", "",
                         f"{len(models)} models; {len(digits[0])} validation digits (one in {args.every} of "
                         f"--val 10000), the bounds set on {len(setting[0])} and the shares measured on "
                         f"{len(measuring[0])}; {args.non_digits} non-digits of seed {DEV_SEED}.", "", *lines])
