@@ -23,7 +23,10 @@ import signal
 import sys
 from pathlib import Path
 
-if __name__ == "__main__":  # Ctrl-C while torch loads (a second or two) ends quietly, not in a traceback
+# Ctrl-C while torch loads (a second or two) ends quietly, not in a traceback (unless Ctrl-C is ignored,
+# as it is for a job started in the background, which keeps it so)
+QUIET_START = __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+if QUIET_START:
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 import torch
 import torch.nn.functional as F
@@ -37,7 +40,7 @@ from model import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_DROPOUT, DEFAULT_STEM
     count_parameters, multiply_adds_per_image
 from runs import UsageError
 
-if __name__ == "__main__":
+if QUIET_START:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
 
 # Today's recipe, every value in one place. The network's own defaults are Net()'s (model.py), so

@@ -453,7 +453,8 @@ def test_ctrl_c_while_the_results_are_saved_says_how_to_resume_and_the_resume_fi
 def test_ctrl_c_while_the_program_starts_ends_quietly(delay):
     """Ctrl-C while torch is still loading, or just after: exit 130 and no traceback either way."""
     started = subprocess.Popen([sys.executable, "mnist_99_4.py", "evaluate"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,  # as from a terminal, where Ctrl-C is not ignored
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     started.send_signal(signal.SIGINT)
     _, errors = started.communicate(timeout=60)
