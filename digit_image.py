@@ -377,7 +377,7 @@ def read_picture(path, ink=None, max_pixels=MAX_PIXELS):
             if image.width * image.height > max_pixels:
                 raise ValueError(f"the image is {image.width}x{image.height} pixels to decode; the limit "
                                  f"here is {max_pixels / 1_000_000:g} million")
-            image = ImageOps.exif_transpose(image)  # phone photos carry their rotation in EXIF
+            ImageOps.exif_transpose(image, in_place=True)  # phone photos carry their rotation in EXIF
             image.load()
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its 89-megapixel warning
         raise ValueError(f"the image is too large: over {MAX_PIXELS // 1_000_000} million pixels") from None

@@ -92,9 +92,9 @@ HELD_LOCKS = set()
 
 
 def output_folder(out, resuming=False, dry_run=False):
-    """--out, or a new dated folder in runs/ (named as a dry run's for one); created, proven to take files, and held by this run alone
-    (claim_folder) before any work starts. A folder holding an interrupted run is refused unless that
-    run is being resumed: a new run there would delete its checkpoint."""
+    """--out, or a new dated folder in runs/ (named as a dry run's for one); created, proven to take files
+    and held by this run alone (claim_folder) before any work starts. A folder holding an interrupted run
+    is refused unless that run is being resumed: a new run there would delete its checkpoint."""
     if out:
         path = Path(out)
     else:
@@ -103,14 +103,14 @@ def output_folder(out, resuming=False, dry_run=False):
         while path.exists():
             n += 1
             path = Path("runs") / f"{stamp}_{n}"
-    if not resuming and (path / "checkpoint.pt").exists():
-        raise UsageError(f"{path} holds an interrupted run: continue it with python mnist_99_4.py --resume "
-                         f"{path / 'checkpoint.pt'}, or start afresh with another --out")
     try:
         data.check_writable(path)
     except OSError as error:
         raise UsageError(f"cannot write to the output folder {path}: {error.strerror or error}") from None
-    claim_folder(path)
+    claim_folder(path)  # first: a run still writing here has a checkpoint too, but is not interrupted
+    if not resuming and (path / "checkpoint.pt").exists():
+        raise UsageError(f"{path} holds an interrupted run: continue it with python mnist_99_4.py --resume "
+                         f"{path / 'checkpoint.pt'}, or start afresh with another --out")
     return path
 
 

@@ -44,9 +44,10 @@ MAX_FORM_PARTS = 16               # a form upload needs one part; a few more (ot
 REQUEST_DEADLINE_S = 30           # a whole request, however steadily its bytes trickle in, is cut off after this
 READERS = 4                       # images read at once: more only share the same cores, and each holds its pixels
 BUSY_WAIT_S = 5                   # a request waits this long for a reader before it is answered 503
-# Decoded pixels a request may cost: Pillow holds up to 4 bytes each, and a copy in a plainer mode as
-# many again, so about 100 MB at most. A phone's JPEG is decoded at a fraction of its size and passes.
-MAX_REQUEST_PIXELS = 12_000_000
+# Decoded pixels a request may cost: Pillow holds up to 4 bytes each, and shrinking a transparent image
+# copies it once, so 80 MB at most (benchmarks/faults.py measures it). A phone's JPEG is decoded at a
+# fraction of its size and passes.
+MAX_REQUEST_PIXELS = 10_000_000
 CONNECTION_ERRORS = (ConnectionError, socket.timeout, TimeoutError)
 
 
@@ -104,6 +105,14 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             deadline.cancel()
+
+    def parse_request(self):
+        """http.server's parsing, but headers cut off at the deadline are not a request to act on."""
+        parsed = super().parse_request()
+        if parsed and self.cut_off:
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+            return False
+        return parsed
 
     def end_request(self):
         """Stop reading the request: the read waiting on it ends, and the answer says why."""
