@@ -270,7 +270,7 @@ def train(args, given_flags=frozenset()):
     history, seconds_before, start_epoch = [], 0.0, 1
     if resume:
         history, seconds_before, start_epoch = runs.restore_checkpoint(
-            resume, model, average, optimizer, scheduler, generator, device, notes)
+            resume, model, average, optimizer, scheduler, generator, device, notes, args.resume)
         log.forget_epochs_from(start_epoch)
         for note in notes:
             log(note)

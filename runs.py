@@ -249,8 +249,21 @@ def save_checkpoint(path, args, epoch, history, seconds, model, average, optimiz
     save_atomically(state, path)
 
 
-def restore_checkpoint(checkpoint, model, average, optimizer, scheduler, generator, device, notes):
-    """Put a saved state back (adding to `notes` what differs); returns its history, seconds and epoch."""
+def restore_checkpoint(checkpoint, model, average, optimizer, scheduler, generator, device, notes, path):
+    """Put a saved state back (adding to `notes` what differs); returns its history, seconds and epoch.
+    A checkpoint with a part missing or of the wrong shape is refused in one line."""
+    try:
+        return restore_parts(checkpoint, model, average, optimizer, scheduler, generator, device, notes)
+    except KeyError as missing:
+        raise UsageError(f"{path}: not a whole checkpoint: it has no {missing}; start afresh with another "
+                         "--out") from None
+    except (RuntimeError, ValueError, TypeError) as error:  # load_state_dict's size mismatches, and the like
+        reason = str(error).strip().splitlines()[-1].strip()
+        raise UsageError(f"{path}: a checkpoint that does not fit this run ({reason}); start afresh with "
+                         "another --out") from None
+
+
+def restore_parts(checkpoint, model, average, optimizer, scheduler, generator, device, notes):
     model.load_state_dict(checkpoint["model"])
     if average:
         average.model.load_state_dict(checkpoint["average"])

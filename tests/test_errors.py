@@ -235,21 +235,21 @@ def test_predict_on_a_pipe_or_a_folder_says_so_and_reads_the_rest(tmp_path):
         "not a regular file (a folder, a pipe or a device)"] * 2
 
 
-def test_show_crop_on_a_full_disk_is_said_on_that_files_line(tmp_path, monkeypatch, capsys):
-    import errno
+@pytest.mark.parametrize("code", [28, 30], ids=["full disk", "read-only disk"])  # ENOSPC, EROFS
+def test_show_crop_on_a_failing_disk_is_said_on_that_files_line(tmp_path, monkeypatch, capsys, code):
     import shutil
 
     shutil.copy("images/samples/typed-3.png", tmp_path / "a.png")
     shutil.copy("images/samples/typed-4.png", tmp_path / "b.png")
 
-    def full_disk(path, payload):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def failing_disk(path, payload):
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(data, "write_atomically", full_disk)
-    code = mnist_99_4.main(["predict", "--show-crop", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    monkeypatch.setattr(data, "write_atomically", failing_disk)
+    assert mnist_99_4.main(["predict", "--show-crop", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert code == 1 and len(lines) == 2
-    assert lines[1].startswith(f"{tmp_path / 'b.png'}: 4 (") and "No space left on device" in lines[1]
+    assert len(lines) == 2 and all(os.strerror(code) in line for line in lines)
+    assert lines[1].startswith(f"{tmp_path / 'b.png'}: 4 (")
 
 
 def test_a_negative_error_count_is_refused():
@@ -316,6 +316,20 @@ def interrupted_run(tmp_path, mnist_dir, monkeypatch):
 def test_resume_refuses_a_flag_that_would_change_the_run(interrupted_run, flags, fragment, capsys):
     capsys.readouterr()
     assert_one_line_error_in_process(mnist_99_4.main(["--resume", str(interrupted_run), *flags]), capsys, fragment)
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda state: state.pop("optimizer"), "not a whole checkpoint: it has no 'optimizer'"),
+    (lambda state: state["model"].update({"classifier.weight": torch.zeros(3)}), "does not fit this run (size mismatch"),
+], ids=["a part missing", "a part of the wrong shape"])
+def test_resume_refuses_a_damaged_checkpoint_in_one_line_and_keeps_it(interrupted_run, damage, fragment, capsys):
+    state = torch.load(interrupted_run, weights_only=False)
+    damage(state)
+    torch.save(state, interrupted_run)
+    saved = interrupted_run.read_bytes()
+    capsys.readouterr()
+    assert_one_line_error_in_process(mnist_99_4.main(["--resume", str(interrupted_run)]), capsys, fragment)
+    assert interrupted_run.read_bytes() == saved
 
 
 def test_resume_applies_the_device_and_says_so(interrupted_run):
