@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from runs import UsageError
+from cli import UsageError
 
 
 def teacher_files(teacher_weights):

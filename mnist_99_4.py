@@ -38,7 +38,7 @@ import runs
 import use
 from model import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net, \
     count_parameters, multiply_adds_per_image
-from runs import UsageError
+from cli import OneLineParser, UsageError, channel_list, no_such_command, number, thread_count
 
 if QUIET_START:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
@@ -330,39 +330,6 @@ def train(args, given_flags=frozenset()):
 # ---------------------------------------------------------------- command line
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument gets one line, not the usage block; no abbreviated flags."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, allow_abbrev=False, **kwargs)
-
-    def error(self, message):
-        raise UsageError(f"{message} (see {self.prog} --help)")
-
-
-def number(kind, low, below=None, positive=False):
-    """An argparse type: a `kind` of at least `low` (above it if `positive`), below `below` if given."""
-    def parse(text):
-        value = kind(text)
-        if value < low or (positive and value == low) or (below is not None and value >= below):
-            span = f"{'above' if positive else 'at least'} {low}" + (f" and below {below}" if below else "")
-            raise argparse.ArgumentTypeError(f"must be {span}, not {text}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value"
-    return parse
-
-
-def channel_list(text):
-    channels = [int(part) for part in text.split(",") if part.strip().isdigit()]
-    if len(channels) != 5 or len(text.split(",")) != 5 or min(channels) <= 0:
-        raise argparse.ArgumentTypeError(f"must be five positive integers separated by commas, not {text}")
-    return channels
-
-
-def thread_count(text):
-    return text if text == "auto" else number(int, 1)(text)
-
-
 def add_train_arguments(parser):
     d, add = DEFAULTS, parser.add_argument
     positive = number(int, 1)
@@ -450,6 +417,8 @@ def main(argv=None):
     elif not argv or argv[0] not in ("train", *use.COMMANDS):
         argv = ["train"] + argv  # training is the default command
     try:
+        if argv[0] == "train" and argv[1:] and not argv[1].startswith("-"):  # training takes flags, not words
+            raise no_such_command(argv[1], ["train", *use.COMMANDS])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command == "train":

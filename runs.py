@@ -26,11 +26,8 @@ import torch
 from tqdm import tqdm
 
 import data
+from cli import UsageError
 from model import count_parameters, multiply_adds_per_image
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit code 2."""
 
 
 class RunLog:

@@ -20,7 +20,7 @@ import data
 import digit_image
 from model import Net, count_parameters, layout_of
 import runs
-from runs import UsageError
+from cli import UsageError, number
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
 EVAL_BATCH = 500  # no backward pass, so large batches
@@ -327,27 +327,6 @@ COMMANDS = {"evaluate": evaluate_command, "predict": predict_command, "serve": s
             "export": export_command}
 
 
-def at_least(low, name):
-    """An argparse type called `name` (argparse says "invalid NAME value"): an int of `low` or more."""
-    def parse(text):
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be {low} or more, not {text}")
-        return value
-    parse.__name__ = name
-    return parse
-
-
-thread_count, error_count = at_least(1, "thread_count"), at_least(0, "error_count")
-
-
-def port_number(text):
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535, not {text}")
-    return value
-
-
 def add_commands(add_command, device, data_dir):
     """The four commands' parsers; `add_command(name, help, parents)` makes one, `device` and `data_dir`
     are the shared flags' parent parsers."""
@@ -359,7 +338,7 @@ def add_commands(add_command, device, data_dir):
                            [checkpoint, device, data_dir])
     evaluate.add_argument("--confusion-png", metavar="PNG", help="also draw the confusion matrix here")
     evaluate.add_argument("--errors-png", metavar="PNG", help="also draw misclassified digits here")
-    evaluate.add_argument("--max-errors", type=error_count, default=64, metavar="N",
+    evaluate.add_argument("--max-errors", type=number(int, 0), default=64, metavar="N",
                           help="at most this many digits in --errors-png (default: 64)")
 
     predict = add_command("predict", "read the digit in each image file", [checkpoint, device])
@@ -372,9 +351,9 @@ def add_commands(add_command, device, data_dir):
     serve = add_command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this machine only)")
-    serve.add_argument("--port", type=port_number, default=8000,
+    serve.add_argument("--port", type=number(int, 0, 65536), default=8000,
                        help="port to listen on; 0 picks a free one (default: 8000)")
-    serve.add_argument("--threads", type=thread_count, default=1, metavar="N",
+    serve.add_argument("--threads", type=number(int, 1), default=1, metavar="N",
                        help="CPU threads for each image's forward pass (default: 1, the fastest for one "
                             "image: benchmarks/serve_latency.py)")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
-from runs import UsageError  # noqa: E402
+from cli import UsageError  # noqa: E402
 from seeds import expected_fingerprint  # noqa: E402
 
 

@@ -253,7 +253,7 @@ def test_show_crop_on_a_failing_disk_is_said_on_that_files_line(tmp_path, monkey
 
 
 def test_a_negative_error_count_is_refused():
-    assert_one_line_error(run_cli("evaluate", "--max-errors", "-1"), 2, "--max-errors", "0 or more")
+    assert_one_line_error(run_cli("evaluate", "--max-errors", "-1"), 2, "--max-errors", "at least 0")
 
 
 def test_weights_of_another_width_load_at_their_width(tmp_path):
@@ -560,3 +560,15 @@ def test_a_disk_that_fails_mid_run_keeps_the_last_checkpoint_and_says_how_to_go_
                               f"continue with: python mnist_99_4.py --resume {out / 'checkpoint.pt'}")
     assert len(lines) == 1
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 1
+
+
+@pytest.mark.parametrize("args, said", [
+    (["predcit", "x.png"], "error: no command 'predcit'; did you mean predict?"),
+    (["evalute"], "error: no command 'evalute'; did you mean evaluate?"),
+    (["--epoch", "3"], "error: unrecognized arguments: --epoch 3; did you mean --epochs?"),
+    (["predict", "--topk", "3", "x.png"], "error: unrecognized arguments: --topk; did you mean --top-k?"),
+])
+def test_a_typo_is_answered_with_the_nearest_command_or_flag(args, said, capsys):
+    assert mnist_99_4.main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(said)
