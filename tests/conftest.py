@@ -1,4 +1,7 @@
-"""Shared fixtures: the real MNIST, fetched once per test session."""
+"""Shared fixtures: the real MNIST, fetched once per test session; and the tiers.
+
+`pytest` runs everything (about 5 minutes on a 2-core CPU); `pytest -m "not slow"` leaves out the tests
+marked slow and every test that drives the browser, for about a minute while working."""
 import importlib
 import os
 
@@ -28,3 +31,10 @@ def import_or_needs(module, reason):
         return importlib.import_module(module)
     except ImportError:
         needs(reason)
+
+
+def pytest_collection_modifyitems(items):
+    """A test that drives the browser is slow: Chromium's start and the mouse's strokes take seconds."""
+    for item in items:
+        if {"page", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -17,6 +17,7 @@ import use
 from model import Net
 
 
+@pytest.mark.slow
 def test_dry_run_trains_and_writes_its_outputs(tmp_path, mnist_dir):
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "mnist_99_4.py", "--dry-run", "--data-dir", mnist_dir,
@@ -39,6 +40,7 @@ def test_dry_run_trains_and_writes_its_outputs(tmp_path, mnist_dir):
     assert not (out / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_numbers_on_cpu(tmp_path, mnist_dir):
     def history(name, seed):
         args = ["--dry-run", "--epochs", "2", "--device", "cpu", "--seed", str(seed),
@@ -133,6 +135,7 @@ def test_distillation_loss_is_zero_when_the_predictions_agree_and_grows_with_its
     assert torch.isclose(distill.distillation_loss(log_probs, teacher, 1.0, 4.0), 2 * half)
 
 
+@pytest.mark.slow
 def test_a_frozen_teacher_changes_the_training_and_stays_as_it_was(tmp_path, mnist_dir):
     def run(name, *flags):
         return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", *flags)
@@ -151,6 +154,7 @@ def test_a_frozen_teacher_changes_the_training_and_stays_as_it_was(tmp_path, mni
     assert len({alone["fingerprint"], taught["fingerprint"], taught_by_other["fingerprint"]}) == 3
 
 
+@pytest.mark.slow
 def test_several_teacher_files_teach_as_one_ensemble_of_their_mean_prediction(tmp_path, mnist_dir):
     def run(name, *flags):  # fp32 and no dropout: a second teacher's loading draws random numbers
         return two_epoch_run(tmp_path, mnist_dir, name, "--val", "1000", "--width", "4", "--precision", "fp32",
@@ -218,6 +222,7 @@ def test_a_new_run_in_a_used_folder_starts_a_fresh_log(tmp_path, mnist_dir):
     assert (out / "train.log").read_text().count("Training on") == 1
 
 
+@pytest.mark.slow
 def test_a_relative_out_is_recorded_as_given(tmp_path, mnist_dir):
     # Run from another folder, so the absolute form of the relative --out is distinctive.
     data_dir = os.path.abspath(mnist_dir)
@@ -233,6 +238,7 @@ def test_a_relative_out_is_recorded_as_given(tmp_path, mnist_dir):
     assert json.loads((out / "metrics.json").read_text())["args"]["out"] == "runs/relative"
 
 
+@pytest.mark.slow
 def test_top_level_help_lists_the_training_flags():
     result = subprocess.run([sys.executable, "mnist_99_4.py", "--help"], capture_output=True, text=True,
                             timeout=60)
@@ -242,6 +248,7 @@ def test_top_level_help_lists_the_training_flags():
     assert "evaluate" in result.stdout and "predict" in result.stdout
 
 
+@pytest.mark.slow
 def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
     result = subprocess.run([sys.executable, "benchmarks/step_profile.py", "--steps", "3", "--rows", "5",
                              "--batchnorm-layouts", "--data-dir", mnist_dir, "--channels", "8,10,12,12,12"],
@@ -259,6 +266,7 @@ def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
     assert shapes == [("8", "13"), ("10", "11"), ("12", "9"), ("12", "7"), ("12", "5")]  # the flags' layout
 
 
+@pytest.mark.slow
 def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path):
     def fingerprint(flags):
         return mnist_99_4.recipe_fingerprint(mnist_99_4.build_parser().parse_args(["train", *flags]))
@@ -286,6 +294,7 @@ def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path)
     assert alone.returncode != 0 and alone.stderr.strip().startswith("error: 1 seed(s)")
 
 
+@pytest.mark.slow
 def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_path, mnist_dir):
     """An older default's run in the folder a new default's run would use stays as it was (the tables
     of its day name it); the new run goes beside it, and the next table reuses that one."""
@@ -312,6 +321,7 @@ def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_p
     assert new_metrics.read_text() == trained  # reused, not trained again
 
 
+@pytest.mark.slow
 def test_seeds_reuses_a_finished_run_of_the_same_recipe_under_other_flags(tmp_path, mnist_dir):
     """The default spelled out names another folder than the default, but it is the same run."""
     command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path),
@@ -330,6 +340,7 @@ def test_seeds_reuses_a_finished_run_of_the_same_recipe_under_other_flags(tmp_pa
     assert again["fingerprint"] == plain["fingerprint"] and again["test_accuracy"] == plain["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_training_learns_one_epoch_on_a_subset_reaches_97_percent(mnist_dir):
     """The recipe's own pieces, end to end: a bug that put labels out of step with images, broke the
     augmentation or the schedule, would leave this near 10%."""
@@ -367,6 +378,7 @@ def test_help_lists_at_most_24_training_flags():
     assert len(flags) <= 25  # 24 and --help
 
 
+@pytest.mark.slow
 def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir):
     program = Path(mnist_99_4.__file__).resolve()  # run from tmp_path: the default folder is runs/<date>_dry-run
     result = subprocess.run([sys.executable, str(program), "--dry-run", "--data-dir", str(Path(mnist_dir).resolve())],
@@ -378,6 +390,7 @@ def test_a_dry_run_says_it_is_a_check_and_its_folder_says_so(tmp_path, mnist_dir
     assert folder.name.endswith("_dry-run")
 
 
+@pytest.mark.slow
 def test_seeds_refuses_a_seed_named_twice(tmp_path):
     """Two jobs of one seed would train one folder at once and count the seed twice."""
     result = subprocess.run([sys.executable, "benchmarks/seeds.py", "--seeds", "1", "1", "--jobs", "2",

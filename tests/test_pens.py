@@ -55,6 +55,7 @@ def test_a_seven_reads_as_seven_whatever_the_pen(model, pen_width):
     assert int(reading.probabilities.argmax()) == 7 and not reading.unsure
 
 
+@pytest.mark.slow
 def test_thin_pen_digits_on_phone_sized_images_are_read(test_set, model):
     images, labels = test_set
     # Pens 2-6 px on 600-1200 px pictures, the digit 150-400 px high: a ballpoint, photographed.
@@ -71,6 +72,7 @@ def test_thin_pen_digits_on_phone_sized_images_are_read(test_set, model):
     assert right >= 19, f"{right}/20 thin-pen digits read right"
 
 
+@pytest.mark.slow
 def test_words_shapes_and_noise_are_mostly_called_unsure(model):
     pictures = non_digit_set(24, seed=5)
     flagged = 0

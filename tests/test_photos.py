@@ -22,6 +22,7 @@ def photos(mnist_dir):
     return photo_set(images, labels, count=40, seed=TEST_SEED)
 
 
+@pytest.mark.slow
 def test_predict_reads_notebook_photos(photos, tmp_path, capsys):
     paths = []
     for i, (image, _, _) in enumerate(photos):

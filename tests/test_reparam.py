@@ -49,6 +49,7 @@ def test_a_branch_changes_the_function_it_trains():
         assert not torch.allclose(branched(x), with_branches)
 
 
+@pytest.mark.slow
 def test_a_run_saves_the_folded_weights_that_evaluate_loads(tmp_path, mnist_dir):
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "benchmarks/reparam.py", "--reparam", "acnet", "--dry-run",
@@ -63,6 +64,7 @@ def test_a_run_saves_the_folded_weights_that_evaluate_loads(tmp_path, mnist_dir)
     assert use.load_trained_model(out / "model.pt", torch.device("cpu")).channels == [8, 10, 16, 16, 16]
 
 
+@pytest.mark.slow
 def test_a_missing_kind_is_one_line():
     result = subprocess.run([sys.executable, "benchmarks/reparam.py", "--dry-run"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)

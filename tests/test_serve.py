@@ -110,6 +110,7 @@ def test_concurrent_requests_each_get_their_own_answer(address, test_digits):
     assert [answer["digit"] for _, answer in answers] == alone * 2
 
 
+@pytest.mark.slow
 def test_a_burst_of_clients_connecting_at_once_is_not_reset(address, test_digits):
     """Every client connects before any is served: the queue of waiting connections must hold them all."""
     host, port = urlsplit(address).hostname, urlsplit(address).port
@@ -153,6 +154,7 @@ def test_when_every_reader_is_busy_a_request_is_answered_503_not_left_waiting(sl
 
 
 @pytest.mark.parametrize("pause", [0.2, 0.05], ids=["in its request line", "in its headers"])
+@pytest.mark.slow
 def test_a_client_that_trickles_its_request_is_cut_off_and_others_are_still_answered(address, test_digits,
                                                                                       monkeypatch, pause):
     """A byte every `pause` s never trips the socket's timeout; the whole-request deadline still ends it."""
@@ -355,6 +357,7 @@ def test_a_word_is_answered_unsure_and_a_digit_is_not(address, test_digits):
     assert status == 200 and digit["unsure"] is False and digit["doubt"] is None
 
 
+@pytest.mark.slow
 def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(test_digits):
     process = subprocess.Popen([sys.executable, "mnist_99_4.py", "serve", "--port", "0"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -30,6 +30,7 @@ def test_one_step_moves_the_rate_once_and_the_weight_average_once():
         torch.testing.assert_close(averaged, old * args.ema + current * (1 - args.ema))
 
 
+@pytest.mark.slow
 def test_the_schedule_lasts_exactly_a_full_run(tmp_path, mnist_dir, monkeypatch):
     """The real loop over the real training set, every epoch, with each step reduced to the scheduler's:
     OneCycle raises if stepped past its end, and its rate must have reached its floor at the last step."""

@@ -33,6 +33,7 @@ def test_shipped_weights_reach_99_4_on_the_real_test_set(test_set):
     assert accuracy >= 99.4
 
 
+@pytest.mark.slow
 def test_evaluate_reports_accuracy_per_class_and_writes_pictures(tmp_path, mnist_dir):
     confusion_png, errors_png = tmp_path / "confusion.png", tmp_path / "errors.png"
     result = subprocess.run([sys.executable, "mnist_99_4.py", "evaluate", "--data-dir", mnist_dir,
@@ -46,6 +47,7 @@ def test_evaluate_reports_accuracy_per_class_and_writes_pictures(tmp_path, mnist
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.slow
 def test_predict_reads_digits_drawn_as_people_draw_them(style, tmp_path, test_set, capsys):
     images, labels = test_set
     rng = np.random.default_rng(0)
@@ -152,6 +154,7 @@ def test_a_photo_is_read_the_way_up_its_exif_orientation_says(tmp_path, test_set
     assert int(reading.probabilities.argmax()) == 6
 
 
+@pytest.mark.slow
 def test_predict_into_a_reader_that_stops_early_ends_quietly(tmp_path, test_set):
     """`predict *.png | head -1`: the rest of the output has nowhere to go, and that is no error."""
     from PIL import Image
