@@ -114,3 +114,35 @@ def test_predict_says_unsure_beside_its_best_guess(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch(rf"{re.escape(str(word))}: \d \(unsure: \d+\.\d%, [a-z' ]+\)", lines[0]), lines[0]
     assert re.fullmatch(rf"{re.escape(str(seven))}: 7 \(\d+\.\d%\)", lines[1]), lines[1]
+
+
+def test_a_peaked_guess_with_little_evidence_is_unsure_by_its_digits_own_bound():
+    """Small logits can still make a peaked softmax; their size is the evidence, and each digit has its
+    own bound (a 1, with little ink, is read with less)."""
+    def guess(digit, evidence):  # logits whose best is `digit` at 99.8%, and whose log-sum-exp is `evidence`
+        logits = torch.full((10,), -3.0)
+        logits[digit] = 3.0
+        return logits + evidence - torch.logsumexp(logits, 0)
+
+    one, three = (use.LEAST_EVIDENCE[d] for d in (1, 3))
+    assert one < three
+    between = (one + three) / 2
+    assert use.model_doubt(guess(1, between)) == ""
+    assert use.model_doubt(guess(3, between)) == "unlike the digits it learned"
+    assert use.model_doubt(guess(3, three + 0.01)) == ""
+    assert use.model_doubt(torch.zeros(10)) == "no digit stands out"
+
+
+def test_a_second_digit_beside_the_first_is_doubted_as_other_marks(test_set):
+    """Two digits side by side are not one: the reader keeps one, and says there is more."""
+    images = test_set[0]
+
+    def read(array):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, "PNG")
+        buffer.seek(0)
+        return digit_image.read_picture(buffer)
+
+    pair = np.hstack([images[0].numpy(), np.zeros((28, 14), np.uint8), images[1].numpy()])
+    assert read(pair).doubt == "other marks beside it"
+    assert read(images[0].numpy()).doubt == ""
