@@ -80,7 +80,8 @@ def caught_by(tree, tier):
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tier],
                             cwd=tree, capture_output=True, text=True)
-    failed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    failed = [line[len("FAILED "):].split(" - ")[0] for line in result.stdout.splitlines()
+              if line.startswith("FAILED")]
     return result.returncode != 0, time.perf_counter() - started, failed[0] if failed else result.stdout[-200:]
 
 
