@@ -2,7 +2,7 @@
 test catches it.
 
     python benchmarks/mutants.py                 # every mutant; writes benchmarks/results/mutants.md
-    python benchmarks/mutants.py --only 3 7      # some of them
+    python benchmarks/mutants.py --only 3 7      # some of them (numbered from 1)
 
 Each mutant is a bug someone could write: a step that forgets the weight average, evaluation left in
 training mode, degrees taken as radians, a server that drops the page's ink hint. For each, the fast
@@ -71,6 +71,11 @@ MUTANTS = [
      "if not self.server.readers.acquire(timeout=BUSY_WAIT_S):", "if False:"),
     ("the run lock is not taken", "runs.py",
      "    claim_folder(path)  # first", "    pass  # first"),
+    ("the curves draw the training loss as the evaluation's", "plots.py",
+     'loss_ax.plot(epochs, [row[f"{eval_name}_loss"] for row in history]',
+     'loss_ax.plot(epochs, [row["train_loss"] for row in history]'),
+    ("the confusion figure writes its counts transposed", "plots.py",
+     "ax.text(predicted, true, str(count)", "ax.text(true, predicted, str(count)"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 
