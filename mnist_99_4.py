@@ -314,9 +314,9 @@ def train(args, given_flags=frozenset()):
     except (KeyboardInterrupt, OSError) as error:  # Ctrl-C, or a full or read-only disk
         disk = isinstance(error, OSError)  # its message is one line, and stays out of a log it may not write
         stopped = f"error: cannot write {error.filename or out} ({error.strerror or error})" if disk else "\nInterrupted"
-        resume = (" " if disk else "\n  ") + f"python mnist_99_4.py --resume {checkpoint_path}"
+        go_on = (" " if disk else "\n  ") + f"python mnist_99_4.py --resume {checkpoint_path}"
         message = f"{stopped} {'while saving the results' if saving else f'in epoch {epoch}'}. " + (
-            f"The state before epoch {saved} is saved; continue with:{resume}" if saved
+            f"The state before epoch {saved} is saved; continue with:{go_on}" if saved
             else "Nothing was saved yet.")
         if disk:
             print(message, file=sys.stderr)

@@ -59,6 +59,11 @@ class BadRequest(Exception):
         self.status = status
 
 
+def late():
+    """What a request cut off at its deadline is told (408)."""
+    return f"the request took longer than {REQUEST_DEADLINE_S} s"
+
+
 def read_image(body, read, ink=None):
     """The JSON answer for one image's bytes; `read(file, ink, max_pixels)` is use.read_digit for the
     served model."""
@@ -202,8 +207,7 @@ class DigitPageHandler(BaseHTTPRequestHandler):
             raise BadRequest(HTTPStatus.REQUEST_TIMEOUT,
                              f"the body stopped arriving after {len(body):,} of {length:,} bytes") from None
         if len(body) < length and self.cut_off:
-            raise BadRequest(HTTPStatus.REQUEST_TIMEOUT, f"the request took longer than {REQUEST_DEADLINE_S} s; "
-                                                         f"{len(body):,} of {length:,} bytes arrived")
+            raise BadRequest(HTTPStatus.REQUEST_TIMEOUT, f"{late()}; {len(body):,} of {length:,} bytes arrived")
         if len(body) < length:
             self.close_connection = True
             raise BadRequest(HTTPStatus.BAD_REQUEST, f"the body ended after {len(body):,} of {length:,} bytes")
@@ -248,7 +252,7 @@ class DigitPageHandler(BaseHTTPRequestHandler):
         JSON like every other answer. A request cut off at its deadline is not malformed: it is late."""
         self.close_connection = True
         if self.cut_off:
-            code, message = HTTPStatus.REQUEST_TIMEOUT, f"the request took longer than {REQUEST_DEADLINE_S} s"
+            code, message = HTTPStatus.REQUEST_TIMEOUT, late()
         if self.request_version == "HTTP/0.9":  # a request line too broken to name its version
             self.request_version = "HTTP/1.0"  # still answer with a status line and headers
         self.send_json({"error": message or HTTPStatus(code).phrase}, code)
