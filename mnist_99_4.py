@@ -37,48 +37,65 @@ import distill
 import runs
 import use
 from model import ACTIVATIONS, DEFAULT_ACTIVATION, DEFAULT_DROPOUT, DEFAULT_STEM, DEFAULT_WIDTH, STEMS, Net, \
-    count_parameters, multiply_adds_per_image
+    channel_widths, count_parameters, multiply_adds_per_image
 from cli import OneLineParser, UsageError, channel_list, no_such_command, number, thread_count
 
 if QUIET_START:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is a KeyboardInterrupt
 
-# Today's recipe, every value in one place. The network's own defaults are Net()'s (model.py), so
-# that `Net()` alone rebuilds the shipped weights. Chosen on the validation split unless a comment
-# says otherwise; benchmarks/RESEARCH.md has every round's table and command.
-DEFAULTS = dict(
-    epochs=12,           # with the last 2 plain, as good as 15 augmented ones in four fifths of the time
-    batch_size=128,      # 469 steps an epoch; with the weight average, +0.05 over batch 256 (20 seeds, paired)
-    max_lr=0.1,          # OneCycle's peak, with Nesterov SGD
-    pct_start=0.2,       # fraction of the schedule spent warming up
-    momentum=0.9,        # Nesterov momentum: OneCycle swings it from 0.95 (low rate) to 0.85 (peak rate)
-    weight_decay=5e-4,   # a common value for small BatchNorm nets, kept from the first version
-    rotate=10.0,         # degrees; MNIST digits are written at small slants
-    translate=2.0,       # pixels; the digits are centred by mass, not exactly
-    scale=0.1,           # +-10% size
-    plain_epochs=2,      # the last N epochs see the images as they are: the test set is not distorted
-    ema=0.99,            # a moving average of the weights (about the last 100 steps), evaluated and saved
-    teacher_weights=None,     # a trained model.pt to learn from (distill.py); the taught points use it
-    distill_weight=0.5,       # the teacher's share of the loss (Hinton et al., 2015)
-    distill_temperature=4.0,  # softens both predictions before they are compared; a common value
-    width=DEFAULT_WIDTH,      # 8; first picked on the test table, then checked on validation
-    channels=None,       # the five convs' channels; None: derived from width
-    stem=DEFAULT_STEM,   # pool-first: conv, max-pool, then BatchNorm and ReLU at 13x13
-    activation=DEFAULT_ACTIVATION,
-    dropout=DEFAULT_DROPOUT,
-    seed=1,
-    val=0,
-    data_dir="./data",
-    device="auto",
-    precision="auto",
-    threads="auto",
+
+def setting(default, help=None, kind=None, metavar=None, choices=None):
+    """One setting of a run, declared once: its default and, when it has `help`, its flag (type `kind`).
+    A setting with no help has no flag: it is fixed, and recorded with every run all the same."""
+    return dict(default=default, help=help, type=kind, metavar=metavar, choices=choices)
+
+
+positive = number(int, 1)
+# Today's recipe and how a run happens, every setting declared once. The network's own defaults are
+# Net()'s (model.py), so that `Net()` alone rebuilds the shipped weights. Chosen on the validation split
+# unless a comment says otherwise; benchmarks/RESEARCH.md has every round's table and command.
+SETTINGS = dict(
+    # with the last 2 plain, as good as 15 augmented epochs in four fifths of the time
+    epochs=setting(12, "training epochs, the fixed schedule; 1 with --dry-run", positive, "N"),
+    # 469 steps an epoch; with the weight average, +0.05 over batch 256 (20 seeds, paired)
+    batch_size=setting(128, "training batch size", positive, "N"),
+    max_lr=setting(0.1, "OneCycle's peak learning rate, with Nesterov SGD", number(float, 0, positive=True), "LR"),
+    pct_start=setting(0.2),     # the fraction of the schedule spent warming up
+    momentum=setting(0.9),      # Nesterov: OneCycle swings it from 0.95 (low rate) to 0.85 (peak rate)
+    weight_decay=setting(5e-4),  # a common value for small BatchNorm nets, kept from the first version
+    # 8; first picked on the test table, then checked on validation (RESEARCH.md, "The width")
+    width=setting(DEFAULT_WIDTH, "channel width of the network: W, 1.25W, 2W, 2W, 2W", positive, "W"),
+    channels=setting(None, "the five convs' channels, overriding --width", channel_list, "C1,...,C5"),
+    # pool-first: conv, max-pool, then BatchNorm and ReLU at 13x13: a quarter of the element-wise work
+    stem=setting(DEFAULT_STEM, "28x28 to 13x13, model.py", choices=STEMS),
+    activation=setting(DEFAULT_ACTIVATION, "what follows every BatchNorm", choices=ACTIVATIONS),
+    dropout=setting(DEFAULT_DROPOUT, "dropout rate on the last feature map", number(float, 0, 1), "P"),
+    rotate=setting(10.0, "random rotation, +- degrees", number(float, 0), "DEG"),  # digits slant a little
+    translate=setting(2.0, "random shift, +- pixels", number(float, 0), "PX"),  # centred by mass, not exactly
+    scale=setting(0.1, "random zoom, +- fraction", number(float, 0, 1), "F"),
+    # the last epochs see the images as they are, as the test set is: never all of them
+    plain_epochs=setting(2, "train the last N epochs without augmentation", number(int, 0), "N"),
+    # about the last 100 steps' weights, evaluated and saved: their average sits nearer the minimum
+    ema=setting(0.99, "evaluate and save a moving average of the weights, this decay a step; 0: off",
+                number(float, 0, 1), "DECAY"),
+    teacher_weights=setting(None, "learn also from a trained network (its model.pt), frozen; A.pt,B.pt: "
+                            "from their mean prediction; for a --val run, ones trained with the same --val",
+                            metavar="MODEL_PT"),
+    distill_weight=setting(0.5),       # the teacher's share of the loss (Hinton et al., 2015)
+    distill_temperature=setting(4.0),  # softens both predictions before they are compared; a common value
+    seed=setting(1, "random seed", int, "S"),
+    val=setting(0, "hold N training images out as a validation set for tuning: each epoch is measured on "
+                "it, and the test set is not loaded at all", int, "N"),
+    data_dir=setting("./data", "where MNIST is kept, fetched if missing", metavar="DIR"),
+    device=setting("auto", "auto picks CUDA, then Apple MPS, then CPU", choices=["auto", "cpu", "cuda", "mps"]),
+    precision=setting("auto", "bf16 autocast where the hardware supports it natively",
+                      choices=["auto", "fp32", "bf16"]),
+    threads=setting("auto", "CPU threads; auto: OMP_NUM_THREADS or one per core", thread_count, "N"),
 )
+DEFAULTS = {name: declared["default"] for name, declared in SETTINGS.items()}
+SCHEDULE = {"epochs", "plain_epochs"}  # their flags default to None: with_schedule settles them
 # Where and how a run happens, not what it computes: a fingerprint leaves these out.
-NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "threads"}
-# Retired options at the value every run had (benchmarks/RESEARCH.md): hashed, so old runs keep theirs.
-RETIRED = {"label_smoothing": 0.0, "separable": False}
-# Left out of the fingerprint at the value that means "not used", as they were before they existed.
-UNUSED = {"ema": 0.0, "teacher_weights": None, "activation": DEFAULT_ACTIVATION}
+NOT_RECIPE = {"seed", "val", "data_dir", "device", "precision", "threads", "out", "resume", "command"}
 # With --resume these may differ from the interrupted run: they change where it runs, not what.
 RESUME_MAY_CHANGE = {"device", "data_dir", "threads"}
 DRY_RUN_BATCHES = 3   # --dry-run: this many training batches, one small evaluation
@@ -170,22 +187,21 @@ def build_model(args):
                activation=args.activation)
 
 
-def recipe_fingerprint(args, build=None):
-    """runs.fingerprint of the settings that decide the numbers, and of the network's layout.
-
-    It builds the network (with `build`, else build_model) to read its layout. Called right after the
-    run's own model is built, its draws from the global random generator come before dropout's, as in
-    every recorded run.
-    """
-    recipe = {key: getattr(with_schedule(args), key) for key in DEFAULTS if key not in NOT_RECIPE}
-    recipe.update(RETIRED, **(build or build_model)(args).layout(), width=None)  # the layout names the width
-    recipe = {key: value for key, value in recipe.items() if UNUSED.get(key, object()) != value}
-    if "teacher_weights" in recipe:  # the weights themselves, wherever the file is
-        digests = [runs.file_digest(path) for path in distill.teacher_files(recipe["teacher_weights"])]
-        recipe["teacher_weights"] = digests[0] if len(digests) == 1 else digests
-    else:
-        del recipe["distill_weight"], recipe["distill_temperature"]
+def recipe_fingerprint(settings):
+    """runs.fingerprint of what decides a run's numbers: its settings (vars(args) once the schedule is
+    settled, or a recorded run's metrics["args"]) less NOT_RECIPE, the network as its five channel counts,
+    and a teacher as its weights' digests. It builds nothing and draws no random number."""
+    recipe = {key: value for key, value in settings.items() if key not in NOT_RECIPE}
+    recipe["channels"] = list(recipe.get("channels") or channel_widths(recipe.pop("width")))
+    recipe.pop("width", None)  # --channels overrides it
+    if recipe.get("teacher_weights"):  # the weights themselves, wherever the file is
+        recipe["teacher_weights"] = [runs.file_digest(p) for p in distill.teacher_files(recipe["teacher_weights"])]
     return runs.fingerprint(recipe)
+
+
+def fingerprint(train_args):
+    """The fingerprint a run with these training flags records (benchmarks/seeds.py asks every program)."""
+    return recipe_fingerprint(vars(with_schedule(build_parser().parse_args(["train", *train_args]))))
 
 
 def with_schedule(args):
@@ -245,7 +261,7 @@ def train(args, given_flags=frozenset()):
         log(f"Device: {device} ({args.precision}, {args.threads} thread{'s' if args.threads > 1 else ''})   "
             f"torch {torch.__version__}   output: {out}")
         log(runs.model_summary(model))
-        fingerprint, commit = recipe_fingerprint(args), runs.git_commit()
+        fingerprint, commit = recipe_fingerprint(vars(args)), runs.git_commit()
         log(f"{count_parameters(model):,} parameters, {multiply_adds_per_image(model):,} multiply-adds per "
             f"image; fingerprint {fingerprint}, commit {commit}")
 
@@ -329,65 +345,38 @@ def train(args, given_flags=frozenset()):
 
 # ---------------------------------------------------------------- command line
 
+COMMANDS = {"train": train, **use.COMMANDS}  # every command; train is the default one
+
+
+def add_setting(parser, name):
+    """The flag of SETTINGS[name], with its default in its help."""
+    declared = SETTINGS[name]
+    default = declared["default"]
+    parser.add_argument("--" + name.replace("_", "-"), default=None if name in SCHEDULE else default,
+                        type=declared["type"], metavar=declared["metavar"], choices=declared["choices"],
+                        help=f"{declared['help']} (default: {'none' if default is None else default})")
+
 
 def add_train_arguments(parser):
-    d, add = DEFAULTS, parser.add_argument
-    positive = number(int, 1)
-    add("--epochs", type=positive, default=None, metavar="N",
-        help=f"training epochs, the fixed schedule (default: {d['epochs']}, or 1 with --dry-run)")
-    add("--batch-size", type=positive, default=d["batch_size"], metavar="N",
-        help=f"training batch size (default: {d['batch_size']})")
-    add("--max-lr", type=number(float, 0, positive=True), default=d["max_lr"], metavar="LR",
-        help=f"OneCycle's peak learning rate (default: {d['max_lr']})")
-    add("--width", type=positive, default=d["width"], metavar="W",
-        help=f"channel width of the network: W, 1.25W, 2W, 2W, 2W (default: {d['width']})")
-    add("--channels", type=channel_list, default=d["channels"], metavar="C1,...,C5",
-        help="the five convs' channels, overriding --width (default: from --width)")
-    add("--stem", default=d["stem"], choices=STEMS, help=f"28x28 to 13x13, model.py (default: {d['stem']})")
-    add("--activation", default=d["activation"], choices=ACTIVATIONS,
-        help=f"what follows every BatchNorm (default: {d['activation']})")
-    add("--dropout", type=number(float, 0, 1), default=d["dropout"], metavar="P",
-        help=f"dropout rate on the last feature map (default: {d['dropout']})")
-    add("--rotate", type=number(float, 0), default=d["rotate"], metavar="DEG",
-        help=f"random rotation, +- degrees (default: {d['rotate']})")
-    add("--translate", type=number(float, 0), default=d["translate"], metavar="PX",
-        help=f"random shift, +- pixels (default: {d['translate']})")
-    add("--scale", type=number(float, 0, 1), default=d["scale"], metavar="F",
-        help=f"random zoom, +- fraction (default: {d['scale']})")
-    add("--plain-epochs", type=number(int, 0), default=None, metavar="N",
-        help=f"train the last N epochs without augmentation (default: {d['plain_epochs']}, never all)")
-    add("--ema", type=number(float, 0, 1), default=d["ema"], metavar="DECAY",
-        help=f"evaluate and save a moving average of the weights, this decay a step (default: {d['ema']}; 0: off)")
-    add("--teacher-weights", default=d["teacher_weights"], metavar="MODEL_PT",
-        help="learn also from a trained network (its model.pt), frozen; A.pt,B.pt: from their mean "
-             "prediction; for a --val run, ones trained with the same --val (default: none)")
-    add("--seed", type=int, default=d["seed"], metavar="S", help=f"random seed (default: {d['seed']})")
-    add("--val", type=int, default=d["val"], metavar="N",
-        help="hold N training images out as a validation set for tuning: each epoch is measured on it, "
-             "and the test set is not loaded at all (default: 0)")
-    add("--out", default=None, metavar="DIR", help="output folder (default: a new folder in runs/)")
-    add("--precision", default=d["precision"], choices=["auto", "fp32", "bf16"],
-        help="bf16 autocast where the hardware supports it natively (default: auto)")
-    add("--threads", type=thread_count, default=d["threads"], metavar="N",
-        help="CPU threads; auto: OMP_NUM_THREADS or one per core (default: auto)")
-    add("--resume", default=None, metavar="CHECKPOINT",
-        help="continue an interrupted run from its checkpoint.pt (with --device, --data-dir, --threads only)")
-    add("--dry-run", action="store_true", help=f"{DRY_RUN_BATCHES} batches of one epoch end to end, a check")
-    # The rest of the recipe is fixed: no flag, but recorded with every run.
-    parser.set_defaults(**{key: value for key, value in DEFAULTS.items()
-                           if key not in {action.dest for action in parser._actions}})
+    for name, declared in SETTINGS.items():
+        if declared["help"] and name not in {"device", "data_dir"}:  # those two every command shares
+            add_setting(parser, name)
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: a new folder in runs/)")
+    parser.add_argument("--resume", metavar="CHECKPOINT", help="continue an interrupted run from "
+                        "its checkpoint.pt (with --device, --data-dir, --threads only)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help=f"{DRY_RUN_BATCHES} batches of one epoch end to end: a check of the pipeline")
+    # The settings with no flag are fixed, and recorded with every run all the same.
+    parser.set_defaults(**{name: setting["default"] for name, setting in SETTINGS.items() if not setting["help"]})
 
 
 def build_parser():
-    """The whole command line; `parser.commands` maps each command to its own parser."""
-    device = OneLineParser(add_help=False)
-    device.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda", "mps"],
-                        help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
-    data_dir = OneLineParser(add_help=False)
-    data_dir.add_argument("--data-dir", default=DEFAULTS["data_dir"], metavar="DIR",
-                          help=f"where MNIST is kept, fetched if missing (default: {DEFAULTS['data_dir']})")
+    """The whole command line, every command registered here; `parser.commands` maps each to its parser."""
+    device, data_dir = OneLineParser(add_help=False), OneLineParser(add_help=False)
+    add_setting(device, "device")
+    add_setting(data_dir, "data_dir")
     parser = OneLineParser(description="Train a tiny CNN to 99.4% on MNIST, and use it.")
-    subparsers = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict,serve,export}")
+    subparsers = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     parser.commands = {}
 
     def command(name, help_text, parents):
@@ -397,7 +386,7 @@ def build_parser():
 
     add_train_arguments(command("train", "train the model (the default command: 'train' may be left out)",
                                 [device, data_dir]))
-    parser.commands["train"].epilog = ("Other commands: evaluate, predict, serve, export; "
+    parser.commands["train"].epilog = (f"Other commands: {', '.join(use.COMMANDS)}; "
                                        "'python mnist_99_4.py COMMAND --help' for each.")
     use.add_commands(command, device, data_dir)
     return parser
@@ -414,16 +403,16 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv in (["-h"], ["--help"]):
         argv = ["train", "--help"]  # the training flags, which is what a newcomer wants to see
-    elif not argv or argv[0] not in ("train", *use.COMMANDS):
+    elif not argv or argv[0] not in COMMANDS:
         argv = ["train"] + argv  # training is the default command
     try:
         if argv[0] == "train" and argv[1:] and not argv[1].startswith("-"):  # training takes flags, not words
-            raise no_such_command(argv[1], ["train", *use.COMMANDS])
+            raise no_such_command(argv[1], list(COMMANDS))
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command == "train":
             return train(args, given_flags(parser.commands["train"], argv[1:]))
-        return use.COMMANDS[args.command](args)
+        return COMMANDS[args.command](args)
     except (UsageError, data.DataError) as error:  # 2: bad arguments, 1: data that cannot be had
         print(f"error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1

@@ -156,11 +156,21 @@ def split_reparam(argv):
     return reparam, argv[:at] + argv[at + 2:]
 
 
+def reparam_fingerprint(reparam):
+    """mnist_99_4.recipe_fingerprint for a run with --reparam's branches: the branches are part of the recipe."""
+    def recipe_fingerprint(settings):
+        return PLAIN_FINGERPRINT({**settings, "reparam": reparam})
+    return recipe_fingerprint
+
+
+PLAIN_FINGERPRINT = mnist_99_4.recipe_fingerprint
+
+
 def fingerprint(train_args):
     """The fingerprint a run of this program with these flags records (benchmarks/seeds.py asks)."""
     reparam, flags = split_reparam(train_args)
-    args = mnist_99_4.build_parser().parse_args(["train", *flags])
-    return mnist_99_4.recipe_fingerprint(args, build=reparam_model(reparam))
+    args = mnist_99_4.with_schedule(mnist_99_4.build_parser().parse_args(["train", *flags]))
+    return reparam_fingerprint(reparam)(vars(args))
 
 
 def main(argv):
@@ -168,6 +178,7 @@ def main(argv):
     if "--out" not in argv[:-1]:
         sys.exit("error: --out DIR is needed: the folded weights replace DIR/model.pt")
     mnist_99_4.build_model = reparam_model(reparam)
+    mnist_99_4.recipe_fingerprint = reparam_fingerprint(reparam)
     code = mnist_99_4.main(argv)
     if code == 0:
         fold_run(Path(argv[argv.index("--out") + 1]), reparam)

@@ -97,7 +97,7 @@ def expected_fingerprint(train_args, program_dir=ROOT, program="mnist_99_4.py"):
     if program != "mnist_99_4.py":
         return research_program(program).fingerprint(train_args)
     if program_dir == ROOT:
-        return mnist_99_4.recipe_fingerprint(mnist_99_4.build_parser().parse_args(["train", *train_args]))
+        return mnist_99_4.fingerprint(train_args)
     # An older program computed it in its own way (mnist_99_4.fingerprint, in every commit that has seeds.py).
     script = ("import sys, mnist_99_4; print(mnist_99_4.fingerprint("
               "mnist_99_4.build_parser().parse_args(['train', *sys.argv[1:]])))")
