@@ -9,26 +9,26 @@
 
 Each run is a full `python mnist_99_4.py --seed S [--val N] FLAGS`, where
 FLAGS is one --config (or `--width W` for each of --widths), followed by any
-flag this script does not know, which goes to every run. With --commit, the
-program runs as it was at that commit (taken from git history into a
-temporary folder), so a table of the research record can be made again with
-options that have since left the program. The figure per run is the final
+flag this script does not know, which goes to every run. With --commit REV,
+the program (--program too) runs exactly as it was at REV, from a git worktree
+of that commit, and its runs record REV. The figure per run is the final
 model's accuracy after the fixed schedule: on the validation split with --val
 (the table then shows no test figure: tune on it), else on the test set.
 
-A finished run is reused when its recorded fingerprint (model layout and
-recipe), seed and --val match, in whichever runs folder of benchmarks/ it is
-(the same recipe spelled with other flags names another folder), so an
-interrupted table continues where it stopped and a table can be rebuilt at
-once. A finished run of another recipe in the run's folder (an older
-default's, say) is kept: the new run goes beside it, its fingerprint added to
-the folder's name. Writes a Markdown table and a JSON file to --out (default
-benchmarks/results/), then prints the table.
+A finished run is reused when its recorded fingerprint (the recipe and the
+network), seed, --val, precision and commit match, in whichever runs folder of
+benchmarks/ it is (the same recipe spelled with other flags names another
+folder), so an interrupted table continues where it stopped and a table can be
+rebuilt at once. The commit must be clean and the same, since the same recipe
+at another commit may be other arithmetic; --reuse-any-commit lifts that, and
+the table then names the commits its runs were made at. A finished run of
+another recipe in the run's folder is kept: the new run goes beside it, its
+fingerprint added to the folder's name. Writes a Markdown table and a JSON file
+to --out (default benchmarks/results/), then prints the table.
 """
 import argparse
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import re
@@ -37,7 +37,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +49,7 @@ import mnist_99_4  # noqa: E402
 import runs  # noqa: E402
 import use  # noqa: E402
 
+ANY_COMMIT = "any"  # --reuse-any-commit
 LABEL_LENGTH = 30  # a run folder's label at most: every tracked path stays under 100 characters
 
 
@@ -72,15 +72,27 @@ def run_training(run_dir, *train_args, threads=None, program_dir=ROOT, program="
 
 
 def program_at(commit, folder):
-    """This program as it was at `commit`, extracted from git history into `folder`, reading MNIST
-    from this checkout's data/ (its default --data-dir)."""
-    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True)
-    if archive.returncode != 0:
+    """A git worktree of `commit` in `folder`, reading MNIST from this checkout's data/ (its default
+    --data-dir): its programs run as they were, and record the commit they ran at. Worktrees whose
+    temporary folder is gone are forgotten first."""
+    subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True)
+    added = subprocess.run(["git", "worktree", "add", "--detach", str(folder), commit], cwd=ROOT,
+                           capture_output=True, text=True)
+    if added.returncode != 0:
         sys.exit(f"error: commit {commit} is not in this clone's history (git fetch --unshallow)")
-    tarfile.open(fileobj=io.BytesIO(archive.stdout)).extractall(folder, filter="data")
     (ROOT / "data").mkdir(exist_ok=True)
     (Path(folder) / "data").symlink_to(ROOT / "data", target_is_directory=True)
     return Path(folder)
+
+
+def remove_worktree(folder):
+    subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
+
+
+def commit_of(program_dir):
+    """The commit the programs in `program_dir` record (runs.git_commit's form), or None outside git."""
+    return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=program_dir,
+                          capture_output=True, text=True).stdout.strip() or None
 
 
 def research_program(path):
@@ -93,20 +105,34 @@ def research_program(path):
 
 
 def expected_fingerprint(train_args, program_dir=ROOT, program="mnist_99_4.py"):
-    """The fingerprint the program in `program_dir` will record for a run with these flags."""
-    if program != "mnist_99_4.py":
-        return research_program(program).fingerprint(train_args)
+    """The fingerprint `program` in `program_dir` will record for a run with these flags: each program
+    says it with a fingerprint(train_args) of its own."""
     if program_dir == ROOT:
-        return mnist_99_4.fingerprint(train_args)
-    # An older program computed it in its own way (mnist_99_4.fingerprint, in every commit that has seeds.py).
-    script = ("import sys, mnist_99_4; print(mnist_99_4.fingerprint("
-              "mnist_99_4.build_parser().parse_args(['train', *sys.argv[1:]])))")
-    result = subprocess.run([sys.executable, "-c", script, *train_args], cwd=program_dir, capture_output=True,
-                            text=True)
+        return research_program(program).fingerprint(train_args) if program != "mnist_99_4.py" else \
+            mnist_99_4.fingerprint(train_args)
+    # Another commit's program says it in a process of its own, where its own modules are imported.
+    result = subprocess.run([sys.executable, "-c", ASK_FINGERPRINT, program, *train_args], cwd=program_dir,
+                            capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"error: the program at that commit refuses {' '.join(train_args)}: "
                  f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
     return result.stdout.strip()
+
+
+# Run in an older checkout. Before SETTINGS, mnist_99_4 computed a fingerprint from parsed flags.
+ASK_FINGERPRINT = """
+import importlib.util, sys
+sys.path.insert(0, ".")
+spec = importlib.util.spec_from_file_location("program", sys.argv[1])
+program = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(program)
+flags = sys.argv[2:]
+if sys.argv[1] == "mnist_99_4.py" and not hasattr(program, "SETTINGS"):
+    older = getattr(program, "recipe_fingerprint", None) or program.fingerprint
+    print(older(program.build_parser().parse_args(["train", *flags])))
+else:
+    print(program.fingerprint(flags))
+"""
 
 
 def finished_runs(out):
@@ -116,9 +142,16 @@ def finished_runs(out):
     paths = {*(ROOT / "benchmarks").glob("*/runs/*/metrics.json"), *(ROOT / out).glob("runs/*/metrics.json")}
     for path in sorted(paths):
         metrics = json.loads(path.read_text())
-        key = (metrics.get("fingerprint"), metrics["args"].get("seed"), metrics["args"].get("val"))
-        found.setdefault(key, []).append(path.parent)
+        for fingerprint in recorded_fingerprints(metrics):
+            found.setdefault((fingerprint, metrics["args"].get("seed"), metrics["args"].get("val")), []).append(
+                path.parent)
     return found
+
+
+def recorded_fingerprints(metrics):
+    """Today's fingerprint of a run, and the one its own program computed where benchmarks/rekey.py
+    changed it (what seeds.py --commit asks that program for)."""
+    return {metrics.get("fingerprint"), metrics.get("fingerprint_as_recorded", metrics.get("fingerprint"))}
 
 
 def expected_precision(config):
@@ -130,13 +163,14 @@ def expected_precision(config):
     return use.pick_precision(flags.get("--precision", "auto"), device)
 
 
-def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, program="mnist_99_4.py"):
+def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, program="mnist_99_4.py",
+          commit=ANY_COMMIT):
     """One full training run of `config` (a list of flags) at `seed`; returns its metrics.json.
 
-    A finished run of this recipe, seed and --val is reused: in run_dir, else in any folder beside
-    it (the same run under flags spelled another way, as when a default changes and a table spells
-    out the old one). A run of another recipe in run_dir is left as it is, and this run goes to
-    run_dir with the fingerprint added to its name.
+    A finished run of this recipe, seed, --val and `commit` (or ANY_COMMIT) is reused: in run_dir,
+    else in any folder beside it (the same run under flags spelled another way, as when a default changes
+    and a table spells out the old one). A run of another recipe in run_dir is left as it is, and this run
+    goes to run_dir with the fingerprint added to its name.
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
     fingerprint = expected_fingerprint(run_args, program_dir, program)
@@ -145,27 +179,31 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
     elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
-        metrics = finished_run(folder, fingerprint, seed, val, precision)
+        metrics = finished_run(folder, fingerprint, seed, val, precision, commit)
         if metrics:
             return metrics
     target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
-    if program_dir == ROOT:
-        return run_training(target, *run_args, threads=threads, program=program)
-    run_training(target, *run_args, threads=threads, program_dir=program_dir)  # then into this checkout
-    shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
-    return json.loads((ROOT / target / "metrics.json").read_text())
+    metrics = run_training(target, *run_args, threads=threads, program_dir=program_dir, program=program)
+    if program_dir != ROOT:  # into this checkout, naming the commit where the program was too old to
+        metrics["commit"] = metrics.get("commit") or commit_of(program_dir)
+        shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
+        runs.save_atomically(metrics, ROOT / target / "metrics.json")
+    return metrics
 
 
-def finished_run(folder, fingerprint, seed, val, precision=None):
-    """The metrics.json of a finished run in `folder` with this fingerprint, seed, --val and (when given)
-    precision; else None. Runs from before precision was recorded trained in float32."""
+def finished_run(folder, fingerprint, seed, val, precision=None, commit=ANY_COMMIT):
+    """The metrics.json of a finished run in `folder` with this fingerprint, seed, --val, (when given)
+    precision, and `commit`, which must be clean; else None. Runs from before precision was recorded
+    trained in float32."""
     finished = ROOT / folder / "metrics.json"
     if not finished.exists():
         return None
     metrics = json.loads(finished.read_text())
     recorded = metrics["args"]
-    same = metrics.get("fingerprint") == fingerprint and recorded["seed"] == seed and recorded["val"] == val
+    same = fingerprint in recorded_fingerprints(metrics) and recorded["seed"] == seed and recorded["val"] == val
     same = same and precision in (None, metrics.get("precision", "fp32"))
+    clean = commit is not None and not commit.endswith("-dirty")  # a dirty tree is not one program
+    same = same and (commit == ANY_COMMIT or (clean and metrics.get("commit") == commit))
     return metrics if same else None
 
 
@@ -199,6 +237,7 @@ def summarize(config, runs, val):
             "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
             "min": min(accuracies), "max": max(accuracies),
             "runs_at_or_above_99_4": sum(a >= 99.4 for a in accuracies),
+            "commits": sorted({str(r.get("commit")) for r in runs}),
             "seconds_per_run": statistics.mean(r["seconds"] for r in runs)}
 
 
@@ -237,7 +276,10 @@ def main():
                              "benchmarks/reparam.py takes mnist_99_4.py's flags and its own (default: mnist_99_4.py)")
     parser.add_argument("--commit", metavar="REV",
                         help="run the program as it was at this commit, as the research record's older "
-                             "tables did (default: this checkout's)")
+                             "tables did; its runs record it (default: this checkout's)")
+    parser.add_argument("--reuse-any-commit", action="store_true",
+                        help="reuse a finished run of the same recipe made at another commit (default: the "
+                             "same clean commit only: another commit may be other arithmetic)")
     args, common_flags = parser.parse_known_args()  # anything else goes to every run
     if len(set(args.seeds)) < len(args.seeds):  # one seed twice would train one folder twice at once
         parser.error(f"--seeds {' '.join(map(str, args.seeds))}: each seed once")
@@ -249,17 +291,26 @@ def main():
     jobs = [(i, seed) for i in range(len(configs)) for seed in args.seeds]
     started = time.perf_counter()
     results, finished = {}, finished_runs(out)
-    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(args.jobs) as pool:
+    with tempfile.TemporaryDirectory() as scratch:
         program_dir = program_at(args.commit, Path(scratch) / "program") if args.commit else ROOT
-        futures = {(i, seed): pool.submit(train, configs[i], seed, args.val,
-                                          out / "runs" / run_name(configs[i], seed, args.val), threads,
-                                          program_dir, finished, args.program)
-                   for i, seed in jobs}
-        for (i, seed), future in futures.items():
-            results[i, seed] = metrics = future.result()
-            accuracy = metrics["val_accuracy" if args.val else "test_accuracy"]
-            print(f"{' '.join(configs[i]) or '(default)'} seed {seed}: {accuracy:.2f}% "
-                  f"({metrics['params']:,} parameters, {metrics['seconds']:.0f} s)", flush=True)
+        try:
+            commit = commit_of(program_dir)
+            if commit and commit.endswith("-dirty") and not args.reuse_any_commit:
+                print(f"{commit}: tracked files have changed, so no finished run is reused", file=sys.stderr)
+            reuse = ANY_COMMIT if args.reuse_any_commit else commit
+            with ThreadPoolExecutor(args.jobs) as pool:
+                futures = {(i, seed): pool.submit(train, configs[i], seed, args.val,
+                                                  out / "runs" / run_name(configs[i], seed, args.val), threads,
+                                                  program_dir, finished, args.program, reuse)
+                           for i, seed in jobs}
+                for (i, seed), future in futures.items():
+                    results[i, seed] = metrics = future.result()
+                    accuracy = metrics["val_accuracy" if args.val else "test_accuracy"]
+                    print(f"{' '.join(configs[i]) or '(default)'} seed {seed}: {accuracy:.2f}% "
+                          f"({metrics['params']:,} parameters, {metrics['seconds']:.0f} s)", flush=True)
+        finally:
+            if args.commit:
+                remove_worktree(program_dir)
 
     summaries = [summarize(configs[i], [results[i, s] for s in args.seeds], args.val)
                  for i in range(len(configs))]

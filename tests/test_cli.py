@@ -303,7 +303,9 @@ def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_p
     older_run.mkdir(parents=True)
     older = {"fingerprint": "0123456789abcdef", "args": {"seed": 0, "val": 0}, "test_accuracy": 99.0}
     (older_run / "metrics.json").write_text(json.dumps(older))
-    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path), "--name", "t", *flags]
+    # (any commit: this checkout may have changes; the commit rule has its own test, in a repository of its own)
+    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path), "--name", "t",
+               "--reuse-any-commit", *flags]
 
     first = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
@@ -321,7 +323,7 @@ def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_p
 @pytest.mark.slow
 def test_seeds_reuses_a_finished_run_of_the_same_recipe_under_other_flags(tmp_path, mnist_dir):
     """The default spelled out names another folder than the default, but it is the same run."""
-    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path),
+    command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path), "--reuse-any-commit",
                "--dry-run", "--data-dir", str(mnist_dir)]
     first = subprocess.run([*command, "--name", "plain"], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
@@ -408,3 +410,73 @@ def test_a_fingerprint_draws_no_random_number_and_builds_no_network(monkeypatch)
     assert torch.equal(torch.get_rng_state(), states[0]) and random.getstate() == states[1]
     assert (np.random.get_state()[1] == states[2]).all()
     assert len(fingerprints) == 2  # --channels spelling out the default's widths is the same network
+
+
+PROBE = '''"""A research program for a test: it trains through mnist_99_4 and stamps its VERSION on the run."""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import mnist_99_4  # noqa: E402
+
+VERSION = {version}
+PLAIN = mnist_99_4.recipe_fingerprint
+
+
+def fingerprint(train_args):
+    return f"probe{{VERSION}}-" + mnist_99_4.fingerprint(train_args)
+
+
+if __name__ == "__main__":
+    mnist_99_4.recipe_fingerprint = lambda settings: f"probe{{VERSION}}-" + PLAIN(settings)
+    code = mnist_99_4.main(sys.argv[1:])
+    metrics_file = Path(sys.argv[sys.argv.index("--out") + 1]) / "metrics.json"
+    metrics_file.write_text(json.dumps({{**json.loads(metrics_file.read_text()), "probe_version": VERSION}}))
+    sys.exit(code)
+'''
+
+
+@pytest.mark.slow
+def test_seeds_at_a_commit_runs_the_research_program_as_it_was_there_and_records_the_commit(tmp_path, mnist_dir):
+    """seeds.py --commit REV --program P: P as it was at REV, not as it is now, and its runs say REV. A
+    finished run is reused only at the commit that made it."""
+    root, repo = Path(__file__).resolve().parent.parent, tmp_path / "repo"
+    (repo / "benchmarks").mkdir(parents=True)
+    for module in [*root.glob("*.py"), root / "benchmarks" / "seeds.py"]:
+        (repo / module.relative_to(root)).write_bytes(module.read_bytes())
+
+    def git(*words):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *words], cwd=repo,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    commits = []
+    git("init", "-q")
+    for version in (1, 2):
+        (repo / "benchmarks" / "probe.py").write_text(PROBE.format(version=version))
+        git("add", "-A")
+        git("commit", "-qm", f"probe {version}")
+        commits.append(git("rev-parse", "--short=12", "HEAD"))
+
+    def seeds(*flags):
+        result = subprocess.run([sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", "results",
+                                 "--dry-run", "--data-dir", str(mnist_dir), *flags], cwd=repo,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        (row,) = json.loads((repo / "results" / "seeds.json").read_text())["summaries"]
+        return row
+
+    at_first = seeds("--commit", commits[0], "--program", "benchmarks/probe.py")
+    (metrics_file,) = (repo / "results" / "runs").glob("*/metrics.json")
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["probe_version"] == 1 and metrics["commit"] == commits[0] == at_first["commits"][0]
+    assert metrics["fingerprint"].startswith("probe1-")
+    assert seeds("--commit", commits[0], "--program", "benchmarks/probe.py") == at_first  # reused
+    assert json.loads(metrics_file.read_text()) == metrics
+
+    plain_at_first = seeds("--commit", commits[0])
+    plain_now = seeds()  # the same recipe at another commit: trained again, beside the first one's run
+    assert plain_now["fingerprint"] == plain_at_first["fingerprint"]
+    assert (plain_at_first["commits"], plain_now["commits"]) == ([commits[0]], [commits[1]])
+    assert seeds("--reuse-any-commit")["commits"] in ([commits[0]], [commits[1]])
+    assert len(git("worktree", "list").splitlines()) == 1  # the commit's checkout is gone
