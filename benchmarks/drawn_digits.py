@@ -3,7 +3,7 @@
     python benchmarks/drawn_digits.py --out benchmarks/results/drawn_digits.md   # this checkout's `serve`
     python benchmarks/drawn_digits.py --commit 437f291    # the program as it was at an earlier commit
 
-Draws, with the mouse, the strokes of the page's own browser test (tests/test_serve.py): 20 eights
+Draws, with the mouse, the strokes of the page's own browser test (digit_pictures.py, as tests/test_serve.py does): 20 eights
 (one continuous figure-eight and two stacked loops, heights from half the box to nearly all of it,
 upright and leaning 15 degrees) and 50 digits (each of 0-9 as drawn, large and leaning, small,
 small in a corner, leaning off-centre), and counts what the page shows. It starts
@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
+from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed  # noqa: E402
 from seeds import program_at  # noqa: E402  (this folder is on the path as a script)
-from test_serve import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed  # noqa: E402
 
 
 def read_all(address):

@@ -8,7 +8,7 @@ Three sets, each through `use.read_digit`, exactly the path of `python mnist_99_
   of the digit's height, with a ballpoint's varying pressure, on canvases of 200-3000 px, with a
   camera's blur and JPEG compression, on white paper or a phone photo's paper (tone, grain,
   shadow, ruled lines, blue or black ink), and a thin-pen set of pens 2-6 px wide on 600-1200 px
-  images (`tests/digit_pictures.py`);
+  images (`digit_pictures.py`);
 - pictures that are not one digit: printed words in the machine's fonts, scribbles, shapes (star,
   smiley, grid, triangle, spiral, hash, heart, arrow, house) and noise;
 - the MNIST test set itself, each 28x28 image as a PNG file.
@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import digit_image  # noqa: E402
 import runs  # noqa: E402

@@ -4,7 +4,7 @@
     python benchmarks/photos.py --figure images/photos.png
 
 Each photo is a real MNIST test digit drawn into a photo of notebook paper by
-`tests/digit_pictures.notebook_photo` (plain, ruled or squared paper; black,
+`digit_pictures.notebook_photo` (plain, ruled or squared paper; black,
 blue or red ink; fine pen, pen or marker; a soft shadow from one side or none;
 large, or small in a big frame), saved as a JPEG at quality 70 and read back
 through `digit_image.load_digit` and the model, exactly the path of
@@ -12,34 +12,25 @@ through `digit_image.load_digit` and the model, exactly the path of
 the one tests/test_photos.py uses. Writes benchmarks/results/photos.md.
 """
 import argparse
-import io
 import shlex
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import digit_image  # noqa: E402
 import runs  # noqa: E402
 import use  # noqa: E402
-from digit_pictures import PHOTO_CONDITIONS, photo_set  # noqa: E402
+from digit_pictures import PHOTO_CONDITIONS, as_jpeg, photo_set  # noqa: E402
 
 # Seed 2027 was first read after the preprocessing was settled. tests/test_photos.py uses seed 1;
 # seed 2026, the first held-out set, showed the shadow that made paper look like light ink, and so
 # helped shape the preprocessing (benchmarks/results/photos_seed2026.md).
 HELD_OUT_SEED = 2027
-
-
-def as_jpeg(image, quality=70):
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    return buffer
 
 
 def read_photos(photos, model):

@@ -243,7 +243,7 @@ def summarize(config, runs, val):
 
 def markdown_table(summaries):
     seeds, measure = summaries[0]["seeds"], summaries[0]["measure"]
-    head = (f"| flags | params | mult-adds | epochs | " + " | ".join(f"seed {s}" for s in seeds)
+    head = ("| flags | params | mult-adds | epochs | " + " | ".join(f"seed {s}" for s in seeds)
             + " | mean | std | min | >= 99.4% | s/run |")
     rule = "|" + "---|" * (head.count("|") - 1)
     rows = [f"| `{' '.join(s['train_args']) or '(default)'}` | {s['params']:,} | {s['multiply_adds']:,} | "

@@ -16,7 +16,7 @@ benchmarks/results/precision_runs), so the validation digits are ones they never
 digits are. Read through the reader as `predict` reads them:
 - every Nth validation digit, its 28x28 image as a PNG file. The bounds are set on every other one of
   these (pooled over the models) and the shares measured on the rest;
-- the dev set of non-digits (seed 1 of tests/digit_pictures.py; the held-out seed is never read here).
+- the dev set of non-digits (seed 1 of digit_pictures.py; the held-out seed is never read here).
 
 Each row is a pair of bounds: the picture's width over height (digit_image.WIDEST: wide MNIST 5s and
 2s come near 1.5) and the evidence percentile. A picture counts as flagged when anything flags it:
@@ -36,7 +36,7 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import digit_image  # noqa: E402
 import runs  # noqa: E402

@@ -111,7 +111,7 @@ def test_ema_changes_what_is_evaluated_and_saved_not_the_training(tmp_path, mnis
 
 def test_an_activation_trains_another_network_that_evaluate_loads_as_it_was(tmp_path, mnist_dir, capsys):
     run = functools.partial(two_epoch_run, tmp_path, mnist_dir)
-    (relu, _), (silu, silu_weights) = run("relu"), run("silu", "--activation", "silu")
+    (relu, _), (silu, _) = run("relu"), run("silu", "--activation", "silu")
     assert [row["train_loss"] for row in relu["history"]] != [row["train_loss"] for row in silu["history"]]
     assert relu["fingerprint"] != silu["fingerprint"] and silu["layout"]["activation"] == "silu"
     assert silu["params"] == relu["params"]  # an activation has no weights
@@ -295,17 +295,13 @@ def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path)
 def test_seeds_keeps_a_finished_run_of_another_recipe_and_trains_beside_it(tmp_path, mnist_dir):
     """An older default's run in the folder a new default's run would use stays as it was (the tables
     of its day name it); the new run goes beside it, and the next table reuses that one."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
-    from seeds import run_name
-
-    flags = ["--dry-run", "--data-dir", str(mnist_dir)]
-    older_run = tmp_path / "runs" / run_name(flags, 0, 0)
-    older_run.mkdir(parents=True)
-    older = {"fingerprint": "0123456789abcdef", "args": {"seed": 0, "val": 0}, "test_accuracy": 99.0}
-    (older_run / "metrics.json").write_text(json.dumps(older))
     # (any commit: this checkout may have changes; the commit rule has its own test, in a repository of its own)
     command = [sys.executable, "benchmarks/seeds.py", "--seeds", "0", "--out", str(tmp_path), "--name", "t",
-               "--reuse-any-commit", *flags]
+               "--reuse-any-commit", "--dry-run", "--data-dir", str(mnist_dir)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    (older_run,) = (tmp_path / "runs").iterdir()  # the run's own folder, now an older default's
+    older = {"fingerprint": "0123456789abcdef", "args": {"seed": 0, "val": 0}, "test_accuracy": 99.0}
+    (older_run / "metrics.json").write_text(json.dumps(older))
 
     first = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr

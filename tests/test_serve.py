@@ -3,7 +3,6 @@ import io
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -24,6 +23,7 @@ from PIL import Image
 
 from conftest import import_or_needs, needs
 import data
+from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed
 import mnist_99_4
 import use
 import server
@@ -386,34 +386,6 @@ def test_serve_prints_its_address_and_stops_cleanly_on_ctrl_c(test_digits):
 
 # ---------------------------------------------------------------- in a real browser
 
-# Digits as a person draws them with the mouse: strokes of points in a 0-1 box, y pointing down.
-def arc(cx, cy, rx, ry, start, end, steps=24):
-    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
-            for a in np.linspace(start, end, steps)]
-
-
-MOUSE_DIGITS = {
-    0: [arc(0.5, 0.5, 0.2, 0.3, -90, 275)],
-    1: [[(0.52, 0.18), (0.48, 0.82)]],
-    2: [arc(0.5, 0.36, 0.17, 0.16, -170, 35) + [(0.3, 0.8), (0.72, 0.8)]],
-    3: [arc(0.48, 0.34, 0.16, 0.14, -160, 90) + arc(0.48, 0.64, 0.18, 0.16, -90, 150)],
-    4: [[(0.55, 0.18), (0.28, 0.6), (0.76, 0.6)], [(0.62, 0.35), (0.62, 0.85)]],
-    5: [[(0.7, 0.2), (0.37, 0.2), (0.34, 0.47)] + arc(0.49, 0.63, 0.18, 0.17, -125, 150)],
-    6: [[(0.64, 0.17), (0.45, 0.35), (0.35, 0.62)] + arc(0.5, 0.65, 0.15, 0.15, 180, 540)],
-    7: [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)]],
-    8: [arc(0.5, 0.33, 0.13, 0.14, 90, 450) + arc(0.5, 0.64, 0.17, 0.17, -90, 270)],
-    9: [arc(0.5, 0.36, 0.15, 0.15, 0, 360) + [(0.65, 0.36), (0.6, 0.84)]],
-}
-
-
-def system_browser():
-    """A Chromium-family browser: $BROWSER if set (the GitHub workflow sets it), else one on the PATH."""
-    if os.environ.get("BROWSER"):
-        return os.environ["BROWSER"]
-    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-    return next((shutil.which(name) for name in names if shutil.which(name)), None)
-
-
 @pytest.fixture(scope="module")
 def browser():
     playwright = import_or_needs("playwright.sync_api", "Playwright for Python is not installed")
@@ -432,36 +404,6 @@ def page(browser, address):
     page.goto(address)
     yield page
     page.close()
-
-
-def draw(page, strokes):
-    """Press the mouse, move it along each stroke, release; then wait until the page has read the drawing."""
-    box = page.locator("#canvas").bounding_box()
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
-        page.mouse.up()
-    page.wait_for_selector('#answer[aria-busy="false"]')  # the last drawing has been read
-
-
-def transformed(strokes, scale=1.0, slant=0.0, centre=(0.5, 0.5)):
-    """Strokes resized about the box's middle, leaning `slant` degrees to the right, moved to `centre`."""
-    lean = math.tan(math.radians(slant))
-    return [[(centre[0] + scale * ((x - 0.5) + lean * (0.5 - y)), centre[1] + scale * (y - 0.5)) for x, y in stroke]
-            for stroke in strokes]
-
-
-# An 8 drawn in one go, as many people do: an S down, then back up through the middle.
-FIGURE_EIGHT = [[(0.5 + 0.16 * math.sin(2 * a), 0.5 - 0.32 * math.cos(a)) for a in np.linspace(0, 2 * math.pi, 48)]]
-STACKED_EIGHT = MOUSE_DIGITS[8]  # two loops, one on the other
-# Heights from about half the box to nearly all of it, upright and leaning 15 degrees.
-EIGHTS = [(name, strokes, scale, slant) for name, strokes in (("figure", FIGURE_EIGHT), ("stacked", STACKED_EIGHT))
-          for scale in (0.75, 0.95, 1.1, 1.25, 1.4) for slant in (0, 15)]
-# Every digit five ways: as drawn, large and leaning, small, small in a corner, leaning off-centre.
-VARIANTS = [dict(), dict(scale=1.3, slant=10), dict(scale=0.6, slant=5), dict(scale=0.45, centre=(0.33, 0.38)),
-            dict(scale=0.8, slant=15, centre=(0.56, 0.55))]
 
 
 def read_as_drawn(page, strokes):

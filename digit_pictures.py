@@ -1,4 +1,11 @@
-"""Pictures of real MNIST test digits drawn the way people's photos and drawings look."""
+"""Pictures and strokes as people make them, for the tests and the benchmarks alike: real MNIST test
+digits on paper and in phone photos, drawn with pens thin and fat; words, scribbles, shapes and noise;
+digits drawn with the mouse on the draw page."""
+import io
+import math
+import os
+import shutil
+
 import numpy as np
 from PIL import Image
 
@@ -224,8 +231,6 @@ def centreline_extent(segments):
 def paper_with_ink(ink, rng, photo, ink_rgb=(0.1, 0.1, 0.12)):
     """Dark ink on white paper, or on a phone photo's paper: an off-white tone, sensor noise, a soft shadow
     from one side, sometimes ruled lines, and coloured ink."""
-    from scipy import ndimage
-
     height, width = ink.shape
     if not photo:
         paper = np.ones((height, width, 3), dtype=np.float32)
@@ -415,3 +420,71 @@ def non_digit_set(count, seed):
         pictures.append((as_photo_file(paper_with_ink(ink, rng, photo), rng, float(rng.choice([0, 0.5, 1.0]))),
                          kind))
     return pictures
+
+
+def as_jpeg(image, quality=70):
+    """An image as the JPEG file a phone would send."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return buffer
+
+
+# ---------------------------------------------------------------- the mouse, on the draw page
+
+# Digits as a person draws them with the mouse: strokes of points in a 0-1 box, y pointing down.
+def arc(cx, cy, rx, ry, start, end, steps=24):
+    return [(cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+            for a in np.linspace(start, end, steps)]
+
+
+MOUSE_DIGITS = {
+    0: [arc(0.5, 0.5, 0.2, 0.3, -90, 275)],
+    1: [[(0.52, 0.18), (0.48, 0.82)]],
+    2: [arc(0.5, 0.36, 0.17, 0.16, -170, 35) + [(0.3, 0.8), (0.72, 0.8)]],
+    3: [arc(0.48, 0.34, 0.16, 0.14, -160, 90) + arc(0.48, 0.64, 0.18, 0.16, -90, 150)],
+    4: [[(0.55, 0.18), (0.28, 0.6), (0.76, 0.6)], [(0.62, 0.35), (0.62, 0.85)]],
+    5: [[(0.7, 0.2), (0.37, 0.2), (0.34, 0.47)] + arc(0.49, 0.63, 0.18, 0.17, -125, 150)],
+    6: [[(0.64, 0.17), (0.45, 0.35), (0.35, 0.62)] + arc(0.5, 0.65, 0.15, 0.15, 180, 540)],
+    7: [[(0.28, 0.2), (0.72, 0.2), (0.45, 0.84)]],
+    8: [arc(0.5, 0.33, 0.13, 0.14, 90, 450) + arc(0.5, 0.64, 0.17, 0.17, -90, 270)],
+    9: [arc(0.5, 0.36, 0.15, 0.15, 0, 360) + [(0.65, 0.36), (0.6, 0.84)]],
+}
+
+
+def system_browser():
+    """A Chromium-family browser: $BROWSER if set (the GitHub workflow sets it), else one on the PATH."""
+    if os.environ.get("BROWSER"):
+        return os.environ["BROWSER"]
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+    return next((shutil.which(name) for name in names if shutil.which(name)), None)
+
+
+def draw(page, strokes):
+    """Press the mouse, move it along each stroke, release; then wait until the page has read the drawing."""
+    box = page.locator("#canvas").bounding_box()
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
+        page.mouse.up()
+    page.wait_for_selector('#answer[aria-busy="false"]')  # the last drawing has been read
+
+
+def transformed(strokes, scale=1.0, slant=0.0, centre=(0.5, 0.5)):
+    """Strokes resized about the box's middle, leaning `slant` degrees to the right, moved to `centre`."""
+    lean = math.tan(math.radians(slant))
+    return [[(centre[0] + scale * ((x - 0.5) + lean * (0.5 - y)), centre[1] + scale * (y - 0.5)) for x, y in stroke]
+            for stroke in strokes]
+
+
+# An 8 drawn in one go, as many people do: an S down, then back up through the middle.
+FIGURE_EIGHT = [[(0.5 + 0.16 * math.sin(2 * a), 0.5 - 0.32 * math.cos(a)) for a in np.linspace(0, 2 * math.pi, 48)]]
+STACKED_EIGHT = MOUSE_DIGITS[8]  # two loops, one on the other
+# Heights from about half the box to nearly all of it, upright and leaning 15 degrees.
+EIGHTS = [(name, strokes, scale, slant) for name, strokes in (("figure", FIGURE_EIGHT), ("stacked", STACKED_EIGHT))
+          for scale in (0.75, 0.95, 1.1, 1.25, 1.4) for slant in (0, 15)]
+# Every digit five ways: as drawn, large and leaning, small, small in a corner, leaning off-centre.
+VARIANTS = [dict(), dict(scale=1.3, slant=10), dict(scale=0.6, slant=5), dict(scale=0.45, centre=(0.33, 0.38)),
+            dict(scale=0.8, slant=15, centre=(0.56, 0.55))]
