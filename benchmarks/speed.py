@@ -171,6 +171,8 @@ def time_contenders(contenders, rounds):
             runs[name].append({"wall_clock_seconds": seconds, "test_accuracy": metrics["test_accuracy"],
                                "training_loop_seconds": metrics["seconds"], "epochs": metrics["epochs"],
                                "params": metrics["params"], "phase_seconds": metrics.get("phase_seconds"),
+                               # a program from before precision was recorded trained in float32
+                               "precision": metrics.get("precision", "fp32"),
                                "run_dir": str(run_dir)})
     return runs
 
@@ -259,13 +261,14 @@ def markdown_table(result, runs, medians, compared, commits):
     def row(label, name):
         seconds = ", ".join(f"{run['wall_clock_seconds']:.0f}" for run in runs[name])
         accuracies = ", ".join(f"{run['test_accuracy']:.2f}" for run in runs[name])
-        return f"| {label} | {seconds} | {medians[name]['wall_clock_seconds']:.0f} | {accuracies} |"
+        precision = ", ".join(sorted({run["precision"] for run in runs[name]}))
+        return f"| {label} | {precision} | {seconds} | {medians[name]['wall_clock_seconds']:.0f} | {accuracies} |"
 
     reference, new = result["reference"], medians["new"]
     phases = ", ".join(f"{phase} {s:.1f} s" for phase, s in new["phase_seconds"].items())
     rows = [f"| reference: PIL `RandomRotation(7)` + `ToTensor` + `Normalize` in a DataLoader (2 workers), "
-            f"the seed-style 7,544-parameter net, batch 128, fp32, 15 epochs, scaled from "
-            f"{reference['timed_batches']} timed batches | {reference['seconds_15_epochs_scaled']:.0f} (one) | "
+            f"the seed-style 7,544-parameter net, batch 128, 15 epochs, scaled from "
+            f"{reference['timed_batches']} timed batches | fp32 | {reference['seconds_15_epochs_scaled']:.0f} (one) | "
             f"{reference['seconds_15_epochs_scaled']:.0f} | not run |",
             row(f"old default: `python mnist_99_4.py` at commit {OLD_COMMIT}", "old"),
             row("**new default: `python mnist_99_4.py`**", "new"),
@@ -273,7 +276,8 @@ def markdown_table(result, runs, medians, compared, commits):
             *(row(f"this program at {name}", name) for name in commits)]
     return "\n".join([
         f"`{result['command']}` ({result['machine']}, commit {result['commit']})", "",
-        "| pipeline | runs (s, start to exit) | median | test accuracy (seed 1) |", "|---|---|---|---|", *rows, "",
+        "| pipeline | precision | runs (s, start to exit) | median | test accuracy (seed 1) |", "|---|---|---|---|---|",
+        *rows, "",
         f"New default against the old: **{result['speedup_over_old_default']:.2f}x** (ratio of the medians); "
         f"against the reference: **{result['speedup_over_reference']:.1f}x**. "
         + "".join(f"With `{flags}`: {entry['speedup_over_old_default']:.2f}x the old default. "
