@@ -174,8 +174,10 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
     fingerprint = expected_fingerprint(run_args, program_dir, program)
-    # An older commit's program may pick its precision otherwise: its runs are matched as they were.
-    precision = expected_precision(config) if program_dir == ROOT else None
+    # Another commit's program may pick `auto`'s precision otherwise: its runs are then matched as they
+    # were; a precision named in the flags is matched at any commit.
+    named = "--precision" in config and config[config.index("--precision") + 1] != "auto"
+    precision = expected_precision(config) if program_dir == ROOT or named else None
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
     elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
