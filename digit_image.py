@@ -356,14 +356,11 @@ def load_digit(path, ink=None):
     return read_picture(path, ink).digit
 
 
-def read_picture(path, ink=None, max_pixels=MAX_PIXELS):
-    """The Picture of an image file (or file object) of any size: the 28x28 digit and any doubt.
-
-    `ink` is "dark" or "light" when it is known (the draw page's canvas is dark on white); by
-    default it is read off the image. `max_pixels` bounds the pixels decoded (a JPEG is decoded at a
-    fraction of its size, and that is what counts). Raises OSError when the file cannot be read, ValueError when
-    it is not an image or is too large, and NoDigitError (a ValueError) when it holds no ink.
-    """
+def open_picture(path, max_pixels=MAX_PIXELS):
+    """An image file (or file object) of any size, decoded, upright, and refused before its pixels are
+    decoded when it is too large: `max_pixels` bounds the pixels decoded (a JPEG is decoded at a fraction
+    of its size, and that is what counts). Raises OSError when the file cannot be read and ValueError when
+    it is not an image or is too large."""
     if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):
         raise ValueError("not a regular file (a folder, a pipe or a device)")  # a pipe would hang the read
     try:
@@ -379,16 +376,30 @@ def read_picture(path, ink=None, max_pixels=MAX_PIXELS):
                                  f"here is {max_pixels / 1_000_000:g} million")
             ImageOps.exif_transpose(image, in_place=True)  # phone photos carry their rotation in EXIF
             image.load()
+            return image
     except Image.DecompressionBombError:  # Pillow's own guard, at twice its 89-megapixel warning
         raise ValueError(f"the image is too large: over {MAX_PIXELS // 1_000_000} million pixels") from None
     except UnidentifiedImageError:
         raise ValueError("not an image file that can be read (PNG, JPEG, BMP, ...)") from None
     except SyntaxError as error:  # what Pillow raises for some broken files
         raise ValueError(f"a broken image file ({error})") from None
-    crop, stray = crop_to_digit(ink_map(working_copy(image), ink))
+
+
+def digit_from_crop(crop, stray=0.0):
+    """The Picture of one digit's crop of the ink map: strokes evened, fitted in the field, doubts noted."""
     drawn = stroke_mask(crop)
     if not drawn.any():  # ink too faint to leave a stroke once brought to the box's scale
         raise NoDigitError(NO_INK)
     strokes = even_strokes(drawn)
     digit = fit_in_field(strokes)
     return Picture(digit, layout_doubt(crop.shape[1] / crop.shape[0], stray, drawn, strokes, digit))
+
+
+def read_picture(path, ink=None, max_pixels=MAX_PIXELS):
+    """The Picture of an image file (or file object) of any size: the 28x28 digit and any doubt.
+
+    `ink` is "dark" or "light" when it is known (the draw page's canvas is dark on white); by
+    default it is read off the image. Raises what open_picture raises, and NoDigitError (a ValueError)
+    when the image holds no ink.
+    """
+    return digit_from_crop(*crop_to_digit(ink_map(working_copy(open_picture(path, max_pixels)), ink)))

@@ -422,6 +422,53 @@ def non_digit_set(count, seed):
     return pictures
 
 
+# ---------------------------------------------------------------- numbers
+
+# The gap between neighbouring digits' ink, in pixels at MNIST's 28-pixel scale.
+GAPS = {"separated": (2, 8), "touching": (0, 0), "overlapping": (-2, -1)}
+
+
+def number_ink(digits, rng, gap_kind, scale=4):
+    """MNIST digits (28x28 uint8 arrays) side by side as one ink map (0-1): gaps of `gap_kind`, each digit
+    resized by up to 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6
+    degrees, enlarged `scale` times."""
+    low, high = GAPS[gap_kind]
+    height = 40
+    pieces, cursor = [], 0
+    for digit in digits:
+        cols = np.nonzero(digit.max(axis=0))[0]
+        crop = Image.fromarray(digit[:, cols.min():cols.max() + 1])
+        size = rng.uniform(0.85, 1.15)
+        crop = crop.resize((max(1, round(crop.width * size)), max(1, round(28 * size))), Image.BILINEAR)
+        top = int(round((height - crop.height) / 2 + rng.uniform(-2.8, 2.8)))
+        pieces.append((crop, cursor, top))
+        cursor += crop.width + int(rng.integers(low, high + 1))
+    line = np.zeros((height, cursor + 8), dtype=np.float32)
+    for crop, left, top in pieces:
+        region = line[max(top, 0):top + crop.height, left + 4:left + 4 + crop.width]
+        ink = np.asarray(crop, dtype=np.float32)[max(-top, 0):][:region.shape[0], :region.shape[1]] / 255
+        np.maximum(region, ink, out=region)
+    picture = Image.fromarray(line).rotate(rng.uniform(-6, 6), resample=Image.BILINEAR, expand=True)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
+    ink = np.clip(np.asarray(picture, dtype=np.float32), 0, 1)
+    return np.pad(ink, scale * 6)  # a margin of paper
+
+
+def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=False):
+    """`count` numbers of `lengths[0]`-`lengths[1]` real MNIST test digits: (PIL image, the number as a string)."""
+    rng = np.random.default_rng(seed)
+    numbers = []
+    for _ in range(count):
+        picks = rng.choice(len(images), size=int(rng.integers(lengths[0], lengths[1] + 1)), replace=False)
+        ink = number_ink([np.asarray(images[i]) for i in picks], rng, gap_kind)
+        if photo:
+            image = as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=float(rng.choice([0, 0.5, 1.0])))
+        else:
+            image = Image.fromarray(((1 - ink) * 255).astype(np.uint8))
+        numbers.append((image, "".join(str(int(labels[i])) for i in picks)))
+    return numbers
+
+
 def as_jpeg(image, quality=70):
     """An image as the JPEG file a phone would send."""
     buffer = io.BytesIO()
@@ -488,3 +535,22 @@ EIGHTS = [(name, strokes, scale, slant) for name, strokes in (("figure", FIGURE_
 # Every digit five ways: as drawn, large and leaning, small, small in a corner, leaning off-centre.
 VARIANTS = [dict(), dict(scale=1.3, slant=10), dict(scale=0.6, slant=5), dict(scale=0.45, centre=(0.33, 0.38)),
             dict(scale=0.8, slant=15, centre=(0.56, 0.55))]
+
+
+def number_strokes(digits, variants, height=0.6):
+    """A number drawn with the mouse on the page's wide canvas (three times as wide as high): each digit's
+    strokes (MOUSE_DIGITS, resized and leaning by its variant) in a cell `height` of the canvas high,
+    side by side, in 0-1 coordinates of the canvas."""
+    cell = height / 3  # of the canvas's width: a square cell
+    left = (1 - cell * len(digits)) / 2
+    strokes = []
+    for k, (digit, variant) in enumerate(zip(digits, variants)):
+        for stroke in transformed(MOUSE_DIGITS[digit], **variant):
+            strokes.append([(left + cell * (k + x), (1 - height) / 2 + height * y) for x, y in stroke])
+    return strokes
+
+
+# Four-digit numbers as people write them with the mouse: each digit upright or leaning, a little larger
+# or smaller than its neighbours.
+NUMBER_VARIANTS = [dict(), dict(scale=0.85, slant=10), dict(scale=1.1), dict(scale=0.9, slant=-5)]
+MOUSE_NUMBERS = ["2026", "1984", "3750", "4619", "8023", "5371", "9046", "7158", "6402", "3089"]

@@ -10,7 +10,10 @@ Two routes, nothing else (no file is ever served by its path):
                     where "seen" is the 28x28 image the model read, and "unsure" is true (with
                     "doubt" saying why) when the image is unlikely to be one digit.
                     `?ink=dark` (or light) says which the ink is, as the page does for its canvas;
-                    without it, it is read off the image as `predict` does.
+                    without it, it is read off the image as `predict` does. `?number=1` reads every
+                    digit of a written number, left to right (`predict --number`) ->
+                    {"number": "2026", "digits": [{"digit": 2, "probability": p, "box": [x, y, w, h],
+                     "seen": "data:...", "unsure": false, "doubt": null}, ...]}
 
 Every other request gets a JSON answer too, {"error": "..."}, with its status: 400 for what is
 not an image, holds no ink or would decode to over MAX_REQUEST_PIXELS, 411 and 400 for a missing or
@@ -72,6 +75,19 @@ def read_image(body, read, ink=None):
     seen = base64.b64encode(digit_image.png_bytes(reading.digit)).decode("ascii")
     return {"digit": max(range(10), key=probabilities.__getitem__), "probabilities": probabilities,
             "unsure": reading.unsure, "doubt": reading.doubt or None, "seen": f"data:image/png;base64,{seen}"}
+
+
+def read_number_image(body, read_number, ink=None):
+    """The JSON answer for a written number's bytes; `read_number(file, ink, max_pixels)` is use.read_number
+    for the served model: each digit left to right, with its box in the image's pixels."""
+    digits = []
+    for part in read_number(io.BytesIO(body), ink, MAX_REQUEST_PIXELS):
+        probabilities = part.reading.probabilities
+        seen = base64.b64encode(digit_image.png_bytes(part.reading.digit)).decode("ascii")
+        digits.append({"digit": int(probabilities.argmax()), "probability": round(float(probabilities.max()), 6),
+                       "unsure": part.reading.unsure, "doubt": part.reading.doubt or None, "box": list(part.box),
+                       "seen": f"data:image/png;base64,{seen}"})
+    return {"number": "".join(str(d["digit"]) for d in digits), "digits": digits}
 
 
 def uploaded_file(body, content_type):
@@ -146,27 +162,33 @@ class DigitPageHandler(BaseHTTPRequestHandler):
         if url.path != "/predict":
             self.refuse_body()
             return self.send_json({"error": f"POST images to /predict, not {url.path}"}, HTTPStatus.NOT_FOUND)
-        ink = parse_qs(url.query).get("ink", [None])[0]
+        query = parse_qs(url.query)
+        ink, number = query.get("ink", [None])[0], query.get("number", ["0"])[0]
         try:
             if ink not in (None, "dark", "light"):
                 raise BadRequest(HTTPStatus.BAD_REQUEST, f"ink={ink}: dark or light")
+            if number not in ("0", "1"):
+                raise BadRequest(HTTPStatus.BAD_REQUEST, f"number={number}: 1 (read every digit) or 0")
             body = self.read_body()
             content_type = self.headers.get("Content-Type", "")
             if content_type.startswith("multipart/form-data"):
                 body = uploaded_file(body, content_type)
-            answer = self.read_when_free(body, ink)
+            answer = self.read_when_free(body, ink, number == "1")
         except BadRequest as error:
             return self.send_json({"error": str(error)}, error.status)
         except (OSError, ValueError) as error:  # not an image, truncated, blank canvas, too many pixels
             return self.send_json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
         self.send_json(answer)
 
-    def read_when_free(self, body, ink):
-        """read_image once one of the server's READERS is free; BadRequest 503 after BUSY_WAIT_S."""
+    def read_when_free(self, body, ink, number=False):
+        """read_image (read_number_image) once one of the server's READERS is free; BadRequest 503 after
+        BUSY_WAIT_S."""
         if not self.server.readers.acquire(timeout=BUSY_WAIT_S):
             raise BadRequest(HTTPStatus.SERVICE_UNAVAILABLE,
                              f"busy: {READERS} images are being read and more are waiting; try again in a moment")
         try:
+            if number:
+                return read_number_image(body, self.server.read_number, ink)
             return read_image(body, self.server.read, ink)
         finally:
             self.server.readers.release()
@@ -290,11 +312,12 @@ class DigitServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(read, host="127.0.0.1", port=8000):
+def make_server(read, host="127.0.0.1", port=8000, read_number=None):
     """A threaded HTTP server for the page, bound and ready for serve_forever(); port 0 picks a free one.
-    `read(file, ink, max_pixels)` reads one image file (use.read_digit for the served model)."""
+    `read(file, ink, max_pixels)` reads one image file (use.read_digit for the served model), and
+    `read_number` a written number in one (use.read_number)."""
     server = DigitServer((host, port), DigitPageHandler)
-    server.read = read
+    server.read, server.read_number = read, read_number
     server.readers = threading.BoundedSemaphore(READERS)
     server.page = PAGE.read_bytes()
     return server

@@ -7,17 +7,20 @@
     python mnist_99_4.py export --onnx F  write the trained model as ONNX
 """
 import argparse
+import io
 import json
 import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 import data
 import digit_image
+import number_image
 from model import Net, count_parameters, layout_of
 import runs
 from cli import UsageError, number
@@ -179,6 +182,49 @@ def read_digit(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXEL
     return Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits))
 
 
+class DigitOfNumber(NamedTuple):
+    reading: Reading
+    box: tuple  # (x, y, width, height) of its ink in the image, in the image's pixels
+
+
+def surest_cut(model, ink, strongest, mark, height, device):
+    """The way to read `mark` (whole, or cut into digits that touch) the model is surest of: the highest
+    mean log-probability of each part's best digit, less what a part wider than a digit costs
+    (number_image.width_cost). Returns its parts, each (mark, Picture, logits)."""
+    best, best_score = None, -float("inf")
+    for cut in number_image.possible_cuts(mark, height):
+        try:
+            pictures = [number_image.digit_picture(ink, strongest, part) for part in cut]
+        except digit_image.NoDigitError:  # a part too faint to read: not this cut
+            continue
+        logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for p in pictures])), device,
+                                 logits=True)
+        costs = torch.tensor([number_image.width_cost(part, height) for part in cut])
+        score = (logits.log_softmax(1).max(1).values - costs).mean().item()
+        if score > best_score:
+            best, best_score = list(zip(cut, pictures, logits)), score
+    return best or []
+
+
+def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXELS):
+    """Every digit of a written number in one image file, left to right (number_image.py). Raises what
+    read_picture raises, and number_image.NumberError for a picture of too many marks to be a number."""
+    image = digit_image.open_picture(source, max_pixels)
+    work = digit_image.working_copy(image)
+    ink_strength = digit_image.ink_map(work, ink)
+    marks, strongest = number_image.number_marks(ink_strength)
+    height, scale = number_image.line_height(marks), image.width / work.width
+    digits = []
+    for mark in marks:
+        for part, picture, logits in surest_cut(model, ink_strength, strongest, mark, height, device):
+            box = tuple(round(value * scale) for value in part.box)
+            digits.append(DigitOfNumber(Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits)),
+                                        box))
+    if not digits:
+        raise digit_image.NoDigitError(digit_image.NO_INK)
+    return digits
+
+
 # ---------------------------------------------------------------- the commands
 
 
@@ -250,27 +296,78 @@ def show_crop(path, digit):
     return f"   (the model saw {seen_path})"
 
 
+def number_line(path, digits):
+    """`2026.png: 2026 (99.8% 99.9% 97.1% 99.5%)`, and which digits are unsure and why."""
+    best = [digit.reading.probabilities.max() for digit in digits]
+    line = (f"{path}: {''.join(str(int(d.reading.probabilities.argmax())) for d in digits)} "
+            f"({' '.join(f'{100 * p:.1f}%' for p in best)})")
+    unsure = [f"digit {i} ({digit.reading.doubt})" for i, digit in enumerate(digits, 1) if digit.reading.unsure]
+    return line + (f"; unsure of {', '.join(unsure)}" if unsure else "")
+
+
+def show_number_crop(path, digits):
+    """Write the picture of what was read beside the input: each digit's box, and the 28x28 it became."""
+    seen_path = seen_image_path(path)
+    read = [(d.box, d.reading.digit, int(d.reading.probabilities.argmax())) for d in digits]
+    picture = number_image.seen_picture(digit_image.open_picture(path), read)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    data.write_atomically(seen_path, buffer.getvalue())
+    return f"   (what was read: {seen_path})"
+
+
+def several_digits(model, path, device, reading):
+    """For a picture that is unlike one digit because of its layout: the doubt that says it holds several
+    digits side by side when it reads as a number of sure digits, else the reading's own doubt."""
+    if reading.doubt not in ("other marks beside it", "wider than a digit"):
+        return reading.doubt
+    try:
+        digits = read_number(model, path, device)
+    except ValueError:
+        return reading.doubt
+    if len(digits) < 2 or any(digit.reading.unsure for digit in digits):  # a word's letters are not digits
+        return reading.doubt
+    return f"{len(digits)} digits side by side: read them with --number"
+
+
 def predict_command(args):
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
     failures = 0
     for path in args.images:
         try:
-            reading = read_digit(model, path, device)
-        except (OSError, ValueError) as error:  # missing, unreadable, not an image, no ink
+            if args.number:
+                digits = read_number(model, path, device)
+            else:
+                reading = read_digit(model, path, device)
+                reading = reading._replace(doubt=several_digits(model, path, device, reading))
+        except (OSError, ValueError) as error:  # missing, unreadable, not an image, no ink, not a number
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             print(f"{path}: error: {reason}", file=sys.stderr)
             failures += 1
             continue
-        line = predict_line(path, reading, args.top_k)
+        line = number_line(path, digits) if args.number else predict_line(path, reading, args.top_k)
         if args.show_crop:
             try:
-                line += show_crop(path, reading.digit)
+                line += show_number_crop(path, digits) if args.number else show_crop(path, reading.digit)
             except OSError as error:  # a read-only or full folder: said on this file's line, the rest read
                 line += f"   (error: cannot write {seen_image_path(path)}: {error.strerror or error})"
                 failures += 1
         print(line)
     return 1 if failures else 0
+
+
+def page_server(model, device, host, port):
+    """server.make_server reading digits and numbers with `model`."""
+    import server  # the web page's imports are only paid for by `serve`
+
+    def read(file, ink, max_pixels):
+        return read_digit(model, file, device, ink, max_pixels)
+
+    def read_written_number(file, ink, max_pixels):
+        return read_number(model, file, device, ink, max_pixels)
+
+    return server.make_server(read, host, port, read_written_number)
 
 
 def serve_command(args):
@@ -282,11 +379,8 @@ def serve_command(args):
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
 
-    def read(file, ink, max_pixels):
-        return read_digit(model, file, device, ink, max_pixels)
-
     try:
-        web = server.make_server(read, args.host, args.port)
+        web = page_server(model, device, args.host, args.port)
     except OSError as error:  # port taken, address not on this machine
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     print(f"Reading digits with {shown_path(args.checkpoint)} on {device}. Open {server.address(web)} "
@@ -347,6 +441,8 @@ def add_commands(add_command, device, data_dir):
                          help="show the K likeliest digits (default: 1)")
     predict.add_argument("--show-crop", action="store_true",
                          help="write the 28x28 image the model saw beside each input, as NAME.seen.png")
+    predict.add_argument("--number", action="store_true",
+                         help="read every digit of a written number, left to right (--show-crop: their boxes)")
 
     serve = add_command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
     serve.add_argument("--host", default="127.0.0.1",

@@ -23,7 +23,8 @@ from PIL import Image
 
 from conftest import import_or_needs, needs
 import data
-from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed
+from digit_pictures import EIGHTS, MOUSE_DIGITS, MOUSE_NUMBERS, NUMBER_VARIANTS, VARIANTS, draw, \
+    number_strokes, system_browser, transformed
 import mnist_99_4
 import use
 import server
@@ -39,9 +40,7 @@ def model():
 @pytest.fixture(scope="module")
 def address(model):
     """A server on a free port, in a thread, as `serve` runs it."""
-    cpu = torch.device("cpu")
-    web = server.make_server(lambda file, ink, max_pixels: use.read_digit(model, file, cpu, ink, max_pixels),
-                             port=0)
+    web = use.page_server(model, torch.device("cpu"), "127.0.0.1", 0)
     thread = threading.Thread(target=web.serve_forever, daemon=True)
     thread.start()
     yield server.address(web)
@@ -444,6 +443,39 @@ def test_a_digit_drawn_with_the_mouse_is_read_on_the_page(page, digit):
     assert top_row == str(digit)
     if digit == 3 and os.environ.get("SCREENSHOT"):  # SCREENSHOT=images/draw_page.png: the README's picture
         page.screenshot(path=os.environ["SCREENSHOT"])
+
+
+def written_numbers():
+    """The browser's four-digit numbers: (the number, its mouse strokes), each digit drawn its own way."""
+    return [(number, number_strokes([int(c) for c in number], [NUMBER_VARIANTS[(i + k) % 4] for k in range(4)]))
+            for i, number in enumerate(MOUSE_NUMBERS)]
+
+
+def test_numbers_written_with_the_mouse_are_read_on_the_page(page):
+    page.check("#number-mode")
+    try:
+        read = {}
+        for number, strokes in written_numbers():
+            page.keyboard.press("Escape")
+            draw(page, strokes)
+            read[number] = page.locator("#digit").inner_text()
+        assert sum(shown == number for number, shown in read.items()) >= 9, read
+        assert page.locator("#digits-seen img").count() == 4 and page.locator("#bars").is_hidden()
+        if os.environ.get("SCREENSHOT_NUMBER"):  # the README's picture of the number mode
+            page.screenshot(path=os.environ["SCREENSHOT_NUMBER"])
+    finally:
+        page.uncheck("#number-mode")
+    assert page.locator("#canvas").evaluate("canvas => canvas.width") == 280  # back to one digit
+
+
+def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
+    images, labels = test_digits
+    row = np.concatenate([np.pad(images[i], ((4, 4), (6, 6))) for i in range(4)], axis=1)
+    status, answer = post(address, png(255 - np.kron(row, np.ones((4, 4), dtype=np.uint8))), "predict?number=1")
+    assert status == 200 and answer["number"] == "".join(str(labels[i]) for i in range(4))
+    boxes = [d["box"] for d in answer["digits"]]
+    assert [x for x, _, _, _ in boxes] == sorted(x for x, _, _, _ in boxes) and len(boxes) == 4
+    assert all(d["seen"].startswith("data:image/png;base64,") and 0 < d["probability"] <= 1 for d in answer["digits"])
 
 
 def ink_on_canvas(page):

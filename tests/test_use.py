@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import import_or_needs
 import data
@@ -168,3 +169,42 @@ def test_predict_into_a_reader_that_stops_early_ends_quietly(tmp_path, test_set)
         errors = run.stderr.read().decode()
     assert first.decode().startswith(f"{path}: {int(test_set[1][0])} (")
     assert run.returncode == 1 and errors == ""
+
+
+def written_number(test_set, indices, gap=8):
+    """Test digits side by side, dark ink on white, four times MNIST's size: (picture, the number)."""
+    images, labels = test_set
+    row = np.concatenate([np.pad(images[i].numpy(), ((6, 6), (gap // 2, gap // 2))) for i in indices], axis=1)
+    picture = Image.fromarray(255 - np.kron(row, np.ones((4, 4), dtype=np.uint8)))
+    return picture, "".join(str(int(labels[i])) for i in indices)
+
+
+def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_path, capsys):
+    picture, number = written_number(test_set, [0, 1, 2, 3, 4])
+    picture.save(tmp_path / "number.png")
+    assert mnist_99_4.main(["predict", "--number", "--show-crop", str(tmp_path / "number.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert re.fullmatch(rf".*number\.png: {number} \((\d+\.\d% ){{4}}\d+\.\d%\)   \(what was read: .*\)", line), line
+    seen = Image.open(tmp_path / "number.seen.png")
+    assert seen.width >= 5 * 28 * 3 and seen.height > picture.height * min(1, 900 / picture.width)
+
+
+def test_without_number_a_written_number_is_said_to_be_one_and_not_read_as_one_digit(test_set, tmp_path, capsys):
+    picture, number = written_number(test_set, [5, 6, 7, 8])
+    picture.save(tmp_path / "year.png")
+    assert mnist_99_4.main(["predict", str(tmp_path / "year.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert re.fullmatch(r".*year\.png: \d \(unsure: \d+\.\d%, 4 digits side by side: read them with --number\)",
+                        line), line
+
+
+def test_a_page_of_marks_or_a_blank_is_refused_in_one_line_as_a_number(tmp_path, capsys):
+    dots = np.full((300, 900), 255, dtype=np.uint8)
+    for k in range(40):  # forty strokes in a row: a page of writing, not a number
+        dots[100:200, 10 + 22 * k:18 + 22 * k] = 0
+    Image.fromarray(dots).save(tmp_path / "page.png")
+    Image.new("L", (300, 100), 255).save(tmp_path / "blank.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "page.png"), str(tmp_path / "blank.png")]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors[0].endswith("page.png: error: more than 12 marks (40): is this a number?")
+    assert errors[1].endswith("blank.png: error: no ink found: the image is blank or has no contrast")

@@ -1,0 +1,134 @@
+"""How well `predict --number` reads written numbers made of real MNIST test digits.
+
+    python benchmarks/read_numbers.py --figure /tmp/numbers.png     # the held-out seed, once
+    python benchmarks/read_numbers.py --seed 1                      # the dev seed, to tune on
+
+Numbers of MNIST test digits side by side (digit_pictures.number_set): each digit resized by up to
+15% and moved up or down by up to a tenth of its height, the line sloping by up to 6 degrees, with
+gaps of three kinds: separated (2-8 pixels at MNIST's scale), touching (0) and overlapping (1-2
+pixels). Each kind is read as 4-digit numbers (the targets) and as numbers of 2-8 digits; the
+separated 4-digit ones also as phone photos (shadowed, ruled paper, blur, JPEG). Every picture goes
+through use.read_number from its PNG or JPEG bytes, decoding included, in fp32 with 2 threads.
+Writes the table to benchmarks/results/read_numbers.md (--out) and a figure of the misread numbers, each
+with what was read, to --figure.
+"""
+import argparse
+import io
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import data  # noqa: E402
+import number_image  # noqa: E402
+import runs  # noqa: E402
+import use  # noqa: E402
+from digit_pictures import as_jpeg, number_set  # noqa: E402
+
+HELD_OUT_SEED = 2029  # read once, after the segmentation was settled on seed 1
+KINDS = [("separated", (4, 4), False), ("touching", (4, 4), False), ("overlapping", (4, 4), False),
+         ("separated", (4, 4), True), ("separated", (2, 8), False), ("touching", (2, 8), False),
+         ("overlapping", (2, 8), False)]
+
+
+def read_all(model, numbers, photo):
+    """(what was read, seconds) for each (image, number); what was read is "" for an error."""
+    results = []
+    for image, _ in numbers:
+        if photo:
+            raw = as_jpeg(image.convert("RGB"), quality=85).getvalue()
+        else:
+            buffer = io.BytesIO()
+            image.save(buffer, "PNG")
+            raw = buffer.getvalue()
+        started = time.perf_counter()
+        try:
+            digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"))
+            read = "".join(str(int(d.reading.probabilities.argmax())) for d in digits)
+        except ValueError as error:
+            read = f"error: {error}"
+        results.append((read, time.perf_counter() - started, raw))
+    return results
+
+
+def row(name, numbers, results):
+    digits = sum(len(truth) for _, truth in numbers)
+    right_digits = sum(sum(a == b for a, b in zip(read, truth)) for (_, truth), (read, _, _) in zip(numbers, results)
+                       if len(read) == len(truth))
+    whole = sum(read == truth for (_, truth), (read, _, _) in zip(numbers, results))
+    wrong_count = sum(len(read) != len(truth) for (_, truth), (read, _, _) in zip(numbers, results))
+    median_ms = 1000 * statistics.median(seconds for _, seconds, _ in results)
+    return (f"| {name} | {len(numbers)} | {right_digits}/{digits} ({100 * right_digits / digits:.1f}%) | "
+            f"**{whole}/{len(numbers)}** ({100 * whole / len(numbers):.0f}%) | {wrong_count} | {median_ms:.0f} |")
+
+
+def draw_figure(failures, path, most=12):
+    """The misread numbers: each as the reader saw it (boxes, 28x28s), with the truth and what was read."""
+    panels = []
+    for raw, truth, read, model in failures[:most]:
+        try:
+            digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"))
+            seen = [(d.box, d.reading.digit, int(d.reading.probabilities.argmax())) for d in digits]
+            panel = number_image.seen_picture(Image.open(io.BytesIO(raw)), seen, width=600, zoom=2)
+        except ValueError:
+            panel = Image.open(io.BytesIO(raw)).convert("RGB")
+        caption = Image.new("RGB", (max(panel.width, 300), panel.height + 18), "white")
+        caption.paste(panel, (0, 18))
+        ImageDraw.Draw(caption).text((4, 2), f"written {truth}, read {read}", fill=(0, 0, 0))
+        panels.append(caption)
+    if not panels:
+        return
+    figure = Image.new("RGB", (max(p.width for p in panels), sum(p.height + 6 for p in panels)), "white")
+    top = 0
+    for panel in panels:
+        figure.paste(panel, (0, top))
+        top += panel.height + 6
+    figure.save(path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=HELD_OUT_SEED,
+                        help=f"which numbers (default: {HELD_OUT_SEED}, held out; 1 is the dev set)")
+    parser.add_argument("--count", type=int, default=100, help="numbers of each kind (default: 100)")
+    parser.add_argument("--checkpoint", default=str(use.SHIPPED_WEIGHTS), help="weights (default: the shipped)")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--out", default="benchmarks/results/read_numbers.md")
+    parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    commit = runs.git_commit()
+    data.prepare_mnist(args.data_dir)
+    images, labels = (t.numpy() for t in data.load_mnist(args.data_dir, train=False))
+    model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
+    rows, failures = [], []
+    for k, (kind, lengths, photo) in enumerate(KINDS):
+        numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths, photo)
+        results = read_all(model, numbers, photo)
+        name = f"{kind}, {lengths[0]}{'' if lengths[0] == lengths[1] else f'-{lengths[1]}'} digits" + \
+            (", phone photos" if photo else "")
+        rows.append(row(name, numbers, results))
+        print(rows[-1], flush=True)
+        failures += [(raw, truth, read, model) for (_, truth), (read, _, raw) in zip(numbers, results) if read != truth]
+    command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
+    table = "\n".join([
+        f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, commit {commit}, fp32, 2 threads, "
+        f"{platform.machine()}, torch {torch.__version__})", "",
+        "| numbers | count | digits right | numbers wholly right | read with a wrong digit count | median ms |",
+        "|---|---|---|---|---|---|", *rows, ""])
+    data.write_atomically(ROOT / args.out, table.encode())
+    print(f"\n{table}\nWrote {args.out}")
+    if args.figure:
+        draw_figure(failures, args.figure)
+        print(f"Wrote {args.figure} ({min(len(failures), 12)} of {len(failures)} misread numbers)")
+
+
+if __name__ == "__main__":
+    main()
