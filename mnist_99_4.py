@@ -7,9 +7,9 @@ Evidence for today's default (tests/test_evidence.py checks these lines against 
     Final test accuracy over seeds 0-9, fp32: mean 99.48%, lowest 99.38%, 9 of 10 at 99.4% or more
     (benchmarks/results/default_seeds.md; in bf16, default_seeds_bf16.md), from
     python benchmarks/seeds.py --commit bb89870 --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --name default_seeds --precision fp32
-    A median 115 s start to exit on 2 CPU cores (3 runs, 2 threads, torch 2.14.1), 1.44x c766afa's
-    default timed in the same benchmark (benchmarks/results/speed_batch128_ema/speed.md), from
-    python benchmarks/speed.py --out benchmarks/results/speed_batch128_ema --compare-commit 1313ca1
+    A median 44 s start to exit on 2 CPU cores with AMX, in bf16 (3 runs, 2 threads, torch 2.14.1), 1.37x
+    c766afa's default timed in the same benchmark (benchmarks/results/speed/speed.md), from
+    python benchmarks/speed.py --out benchmarks/results/speed --compare-commit 1313ca1 --compare '--precision fp32'
 """
 import time
 

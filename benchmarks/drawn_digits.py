@@ -3,10 +3,11 @@
     python benchmarks/drawn_digits.py --out benchmarks/results/drawn_digits.md   # this checkout's `serve`
     python benchmarks/drawn_digits.py --commit 437f291    # the program as it was at an earlier commit
 
-Draws, with the mouse, the strokes of the page's own browser test (digit_pictures.py, as tests/test_serve.py does): 20 eights
-(one continuous figure-eight and two stacked loops, heights from half the box to nearly all of it,
-upright and leaning 15 degrees) and 50 digits (each of 0-9 as drawn, large and leaning, small,
-small in a corner, leaning off-centre), and counts what the page shows. It starts
+Draws, with the mouse, the strokes of the page's own browser test (digit_pictures.py, as
+tests/test_serve.py does): 20 eights (one continuous figure-eight and two stacked loops, heights
+from half the box to nearly all of it, upright and leaning 15 degrees), 50 digits (each of 0-9 as
+drawn, large and leaning, small, small in a corner, leaning off-centre) and, in the number mode, 10
+four-digit numbers, and counts what the page shows. It starts
 `python mnist_99_4.py serve --port 0` of this checkout, or of --commit's program taken from git
 history, and stops it after. Needs Chromium (Debian: apt-get install chromium) and Playwright for
 Python.
@@ -20,12 +21,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed  # noqa: E402
+from digit_pictures import EIGHTS, MOUSE_DIGITS, MOUSE_NUMBERS, NUMBER_VARIANTS, VARIANTS, draw, \
+    number_strokes, system_browser, transformed  # noqa: E402
 from seeds import program_at  # noqa: E402  (this folder is on the path as a script)
 
 
 def read_all(address):
-    """(eights read as 8, digits read right) on the page at `address`."""
+    """(eights read as 8, digits read right, four-digit numbers read right) on the page at `address`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
@@ -41,8 +43,14 @@ def read_all(address):
         eights = sum(shown(transformed(strokes, scale, slant)) == "8" for _, strokes, scale, slant in EIGHTS)
         digits = sum(shown(transformed(MOUSE_DIGITS[digit], **variant)) == str(digit)
                      for digit in range(10) for variant in VARIANTS)
+        numbers = None  # a page from before the number mode has none
+        if page.locator("#number-mode").count():
+            page.check("#number-mode")  # the wide canvas
+            numbers = sum(shown(number_strokes([int(c) for c in number], [NUMBER_VARIANTS[(i + k) % 4]
+                                                                          for k in range(4)])) == number
+                          for i, number in enumerate(MOUSE_NUMBERS))
         browser.close()
-    return eights, digits
+    return eights, digits, numbers
 
 
 def main():
@@ -58,12 +66,13 @@ def main():
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             address = server.stdout.readline().split("Open ")[1].split()[0]
-            eights, digits = read_all(address)
+            eights, digits, numbers = read_all(address)
         finally:
             server.terminate()
             server.wait(timeout=30)
     line = (f"{args.commit or 'this checkout'}: {eights} of {len(EIGHTS)} eights read as 8, "
-            f"{digits} of {10 * len(VARIANTS)} digits read right")
+            f"{digits} of {10 * len(VARIANTS)} digits read right" + (
+                "" if numbers is None else f", {numbers} of {len(MOUSE_NUMBERS)} four-digit numbers read right"))
     if args.out:
         import data
         import runs

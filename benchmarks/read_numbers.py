@@ -102,7 +102,14 @@ def main():
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="benchmarks/results/read_numbers.md")
     parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="try another value of one of number_image.py's bounds (on the dev seed)")
     args = parser.parse_args()
+    for assignment in args.set:
+        name, value = assignment.split("=")
+        if not hasattr(number_image, name):
+            sys.exit(f"error: --set {assignment}: number_image.py has no {name}")
+        setattr(number_image, name, type(getattr(number_image, name))(value))
     torch.set_num_threads(2)
     commit = runs.git_commit()
     data.prepare_mnist(args.data_dir)

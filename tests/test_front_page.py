@@ -71,15 +71,20 @@ def test_the_front_page_and_the_trainer_stay_short():
 
 
 def test_the_speed_figures_are_the_speed_benchmarks():
-    speed = json.loads((RESULTS / "speed_batch128_ema" / "speed.json").read_text())
-    new = speed["new_default"]["median"]["wall_clock_seconds"]
+    speed = json.loads((RESULTS / "speed" / "speed.json").read_text())
+    new = speed["new_default"]["median"]
     old = speed["old_default"]["median"]["wall_clock_seconds"]
     at_1313ca1 = speed["compared_commits"]["1313ca1"]["median"]["wall_clock_seconds"]
-    assert stated(r"median \*\*(\d+) s\*\* start to exit") == f"{new:.0f}"
-    ratio, old_seconds, ratio_1313, seconds_1313 = stated(
-        r"(\d\.\d\d)x c766afa's default \((\d+) s\), and (\d\.\d\d)x 751054e's \((\d+) s\)")
+    fp32 = speed["compared"]["--precision fp32"]["median"]
+    assert new["precision"] == "bf16" and fp32["precision"] == "fp32"
+    assert stated(r"median \*\*(\d+) s\*\* start to exit in bf16 \(3 runs\); fp32 (\d+) s") == \
+        (f"{new['wall_clock_seconds']:.0f}", f"{fp32['wall_clock_seconds']:.0f}")
+    seconds, ratio, old_seconds, ratio_1313, seconds_1313, fp32_seconds = stated(
+        r"interleaved\): (\d+) s, (\d\.\d\d)x c766afa's default \((\d+) s\), (\d\.\d\d)x 751054e's \((\d+) s\).*?"
+        r"In fp32: (\d+) s\.")
+    assert (seconds, fp32_seconds) == (f"{new['wall_clock_seconds']:.0f}", f"{fp32['wall_clock_seconds']:.0f}")
     assert (ratio, old_seconds) == (f"{speed['speedup_over_old_default']:.2f}", f"{old:.0f}")
-    assert (ratio_1313, seconds_1313) == (f"{at_1313ca1 / new:.2f}", f"{at_1313ca1:.0f}")
+    assert (ratio_1313, seconds_1313) == (f"{at_1313ca1 / new['wall_clock_seconds']:.2f}", f"{at_1313ca1:.0f}")
 
 
 def test_the_readers_figures_are_their_benchmarks():
