@@ -91,8 +91,8 @@ def test_the_readers_figures_are_their_benchmarks():
     photos = (RESULTS / "photos.md").read_text()
     assert stated(r"(\d+) of 40 right with the shipped weights") == table_figure(photos, r"\*\*(\d+)/40\*\*")[0]
     drawn = (RESULTS / "drawn_digits.md").read_text()
-    assert stated(r"reads (\d+ of 20) drawn eights and (\d+ of 50) digits") == \
-        table_figure(drawn, r"(\d+ of 20) eights read as 8, (\d+ of 50) digits")
+    assert stated(r"reads (\d+ of 20) drawn eights, (\d+ of 50) digits and (\d+ of 10) four-digit numbers") == \
+        table_figure(drawn, r"(\d+ of 20) eights read as 8, (\d+ of 50) digits read right, (\d+ of 10) four-digit")
     pens = (RESULTS / "pens.md").read_text()
     thin, non_digits, mnist, median = stated(r"(\d+) of 100 thin-pen digits .*?(\d+) of 200 non-digits and (\d+) "
                                              r"of MNIST's 10,000 test images flagged `unsure`; a read takes a "
