@@ -118,3 +118,31 @@ def test_the_shipped_weights_accuracy_is_what_they_score(mnist_dir):
     accuracy = 100 * (use.predict_batches(model, images, torch.device("cpu")).argmax(1) == labels).float().mean()
     assert stated(r"`mnist_net\.pt` is the run shown in the log above: ([\d.]+)% on the test set") == \
         f"{accuracy.item():.2f}"
+
+
+def test_the_opening_paragraph_is_the_tables():
+    tables = {name: json.loads((RESULTS / f"{name}.json").read_text())["summaries"][0]
+              for name in ("default_seeds", "default_seeds_bf16")}
+    mean, minute, bf16_lowest, fp32_at, fp32_lowest = stated(
+        r"reaches ([\d.]+)% on the real MNIST test set, the mean of ten seeds, in under a (minute) on a 2-core CPU "
+        r"with AMX\. In bf16 \(`auto` on a CPU with AMX\) every seed scores ([\d.]+)% or more; in fp32 (\w+) of ten "
+        r"reach 99\.4%, one ([\d.]+)%\.")
+    assert {f"{row['mean']:.2f}" for row in tables.values()} == {mean}
+    assert (bf16_lowest, tables["default_seeds_bf16"]["runs_at_or_above_99_4"]) == \
+        (f"{tables['default_seeds_bf16']['min']:.2f}", 10)
+    assert (fp32_at, fp32_lowest) == ("nine", f"{tables['default_seeds']['min']:.2f}")
+    assert tables["default_seeds"]["runs_at_or_above_99_4"] == 9
+    speed = json.loads((RESULTS / "speed" / "speed.json").read_text())
+    assert minute and max(speed["new_default"]["median"]["wall_clock_seconds"],
+                          speed["compared"]["--precision fp32"]["median"]["wall_clock_seconds"]) < 60
+
+
+def test_the_training_log_is_the_shipped_runs():
+    """The log excerpt is the shipped run's own lines, and the shipped file is that run's model."""
+    folder = stated(r"`(benchmarks/results/runs/[\w.-]+)/`")
+    log = (ROOT / folder / "train.log").read_text().splitlines()
+    excerpt = (ROOT / "README.md").read_text().split("## The training log")[1].split("```")[1].strip().splitlines()
+    assert [line for line in excerpt if line.strip() != "..."] == [line for line in log if line in excerpt]
+    assert len([line for line in excerpt if line.strip() != "..."]) >= 6
+    metrics = json.loads((ROOT / folder / "metrics.json").read_text())
+    assert (ROOT / "mnist_net.pt.sha256").read_text().split()[0] == metrics["model_sha256"]
