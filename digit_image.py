@@ -72,6 +72,7 @@ class NoDigitError(ValueError):
 
 
 NO_INK = "no ink found: the image is blank or has no contrast"
+OTHER_MARKS, TOO_WIDE = "other marks beside it", "wider than a digit"  # two doubts of the layout: perhaps a number
 
 
 class Picture(NamedTuple):
@@ -324,9 +325,9 @@ def layout_doubt(width_over_height, stray, drawn, strokes, digit):
     the strokes as drawn, `strokes` as evened: widening a fine pen's strokes can close small loops."""
     ink_share = digit.mean() / 255
     if stray >= MOST_STRAY_INK:
-        return "other marks beside it"
+        return OTHER_MARKS
     if width_over_height >= WIDEST:
-        return "wider than a digit"
+        return TOO_WIDE
     if max(loop_count(drawn), loop_count(strokes)) > MOST_LOOPS:
         return "more loops than a digit has"
     if marks_inside_loops(strokes):

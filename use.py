@@ -178,7 +178,11 @@ def read_digit(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXEL
     under LEAST_EVIDENCE for the digit it reads.
     """
     picture = digit_image.read_picture(source, ink, max_pixels)
-    logits = digit_logits(model, picture.digit, device)
+    return reading_of(picture, digit_logits(model, picture.digit, device))
+
+
+def reading_of(picture, logits):
+    """The Reading of a digit_image.Picture from the model's ten logits for it."""
     return Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits))
 
 
@@ -217,9 +221,7 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     digits = []
     for mark in marks:
         for part, picture, logits in surest_cut(model, ink_strength, strongest, mark, height, device):
-            box = tuple(round(value * scale) for value in part.box)
-            digits.append(DigitOfNumber(Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits)),
-                                        box))
+            digits.append(DigitOfNumber(reading_of(picture, logits), tuple(round(v * scale) for v in part.box)))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits
@@ -319,11 +321,11 @@ def show_number_crop(path, digits):
 def several_digits(model, path, device, reading):
     """For a picture that is unlike one digit because of its layout: the doubt that says it holds several
     digits side by side when it reads as a number of sure digits, else the reading's own doubt."""
-    if reading.doubt not in ("other marks beside it", "wider than a digit"):
+    if reading.doubt not in (digit_image.OTHER_MARKS, digit_image.TOO_WIDE):
         return reading.doubt
     try:
         digits = read_number(model, path, device)
-    except ValueError:
+    except (OSError, ValueError):  # not a number either: the reading's own doubt says enough
         return reading.doubt
     if len(digits) < 2 or any(digit.reading.unsure for digit in digits):  # a word's letters are not digits
         return reading.doubt
