@@ -192,8 +192,8 @@ def recipe_fingerprint(settings):
     settled, or a recorded run's metrics["args"]) less NOT_RECIPE, the network as its five channel counts,
     and a teacher as its weights' digests. It builds nothing and draws no random number."""
     recipe = {key: value for key, value in settings.items() if key not in NOT_RECIPE}
-    recipe["channels"] = list(recipe.get("channels") or channel_widths(recipe.pop("width")))
-    recipe.pop("width", None)  # --channels overrides it
+    width = recipe.pop("width", None)  # it names the channels, unless --channels overrides it
+    recipe["channels"] = list(recipe.get("channels") or channel_widths(width))
     if recipe.get("teacher_weights"):  # the weights themselves, wherever the file is
         recipe["teacher_weights"] = [runs.file_digest(p) for p in distill.teacher_files(recipe["teacher_weights"])]
     return runs.fingerprint(recipe)
@@ -367,7 +367,7 @@ def add_train_arguments(parser):
     parser.add_argument("--dry-run", action="store_true",
                         help=f"{DRY_RUN_BATCHES} batches of one epoch end to end: a check of the pipeline")
     # The settings with no flag are fixed, and recorded with every run all the same.
-    parser.set_defaults(**{name: setting["default"] for name, setting in SETTINGS.items() if not setting["help"]})
+    parser.set_defaults(**{name: fixed["default"] for name, fixed in SETTINGS.items() if not fixed["help"]})
 
 
 def build_parser():
