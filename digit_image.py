@@ -176,8 +176,16 @@ def printed_lines(faint_ink):
     return lines
 
 
-def digit_strokes(ink, strongest):
-    """A mask of the digit's strokes: lines removed, the main stroke and the pieces near it kept."""
+def strongest_ink(ink):
+    """The ink map's strongest ink (a single hot pixel is noise, not ink); NoDigitError for none."""
+    strongest = ndimage.uniform_filter(ink, size=3).max()
+    if strongest < 0.1:  # nothing differs from the paper by even a tenth
+        raise NoDigitError(NO_INK)
+    return strongest
+
+
+def stroke_pieces(ink, strongest):
+    """The strokes of an ink map (lines removed), and their pieces labelled 1 to count."""
     strokes = (ink > INK_LEVEL * strongest) & ~printed_lines(ink > LINE_LEVEL * strongest)
     # Pieces a few pixels apart belong together: a line crossing a stroke, or a thin stretch of a
     # fine pen, leaves such gaps. Grouping is decided on the bridged mask; only strokes are kept.
@@ -186,21 +194,29 @@ def digit_strokes(ink, strongest):
     labels[~strokes] = 0
     if count == 0:
         raise NoDigitError(NO_INK)
+    return strokes, labels, count
+
+
+def touches_frame(box, shape):
+    """Whether a piece's box (row and column slices) reaches an edge of an image of this shape."""
+    return box[0].start == 0 or box[1].start == 0 or box[0].stop == shape[0] or box[1].stop == shape[1]
+
+
+def page_edge(box, shape):
+    """Along the frame and most of a side long: the edge of a page or a table, not a stroke."""
+    return touches_frame(box, shape) and (box[0].stop - box[0].start >= PAGE_EDGE * shape[0]
+                                          or box[1].stop - box[1].start >= PAGE_EDGE * shape[1])
+
+
+def digit_strokes(ink, strongest):
+    """A mask of the digit's strokes: lines removed, the main stroke and the pieces near it kept."""
+    strokes, labels, count = stroke_pieces(ink, strongest)
     sizes = ndimage.sum(strokes, labels, index=range(1, count + 1))
     boxes = ndimage.find_objects(labels)
-    height, width = ink.shape
-
-    def touches_frame(box):
-        return box[0].start == 0 or box[1].start == 0 or box[0].stop == height or box[1].stop == width
-
-    def page_edge(box):
-        """Along the frame and most of a side long: the edge of a page or a table, not a stroke."""
-        return touches_frame(box) and (box[0].stop - box[0].start >= PAGE_EDGE * height
-                                       or box[1].stop - box[1].start >= PAGE_EDGE * width)
 
     # The digit is the largest piece clear of the frame, unless only frame-touching ink is substantial
     # (a drawing that fills its canvas).
-    inside = [i for i in range(count) if not touches_frame(boxes[i])]
+    inside = [i for i in range(count) if not touches_frame(boxes[i], ink.shape)]
     main = max(inside or range(count), key=lambda i: sizes[i])
     if inside and sizes[main] < 0.2 * sizes.max():
         main = int(np.argmax(sizes))
@@ -214,26 +230,29 @@ def digit_strokes(ink, strongest):
 
     # A stroke that runs off the frame (a 7's bar drawn past the edge) belongs to the digit when it is
     # near it; a page's edge does not.
-    keep = [i for i in range(count) if i == main or (sizes[i] >= PIECE_SHARE * sizes[main]
-                                                       and near_main(boxes[i]) and not page_edge(boxes[i]))]
+    keep = [i for i in range(count) if i == main or (sizes[i] >= PIECE_SHARE * sizes[main] and near_main(boxes[i])
+                                                       and not page_edge(boxes[i], ink.shape))]
     # Substantial ink left out (not specks, not a page's edge): other letters of a word, other digits.
     stray = sum(sizes[i] for i in range(count) if i not in keep and sizes[i] >= PIECE_SHARE * sizes[main]
-                and not page_edge(boxes[i]))
+                and not page_edge(boxes[i], ink.shape))
     return np.isin(labels, np.array(keep) + 1), stray / sum(sizes[i] for i in keep)
+
+
+def soft_crop(ink, strongest, strokes):
+    """The box of `strokes` in the ink map: the ink near them (soft edges kept) rescaled to 0-1, all else 0."""
+    rows, cols = np.nonzero(strokes)
+    near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
+    digit = np.where(near_strokes, np.clip(ink / strongest, 0, 1), 0)
+    digit[digit < LINE_LEVEL] = 0
+    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 
 def crop_to_digit(ink):
     """The digit's box of the ink map, its ink rescaled to 0-1 and everything else set to 0; and the
     substantial ink left out beside it, as a share of the digit's."""
-    strongest = ndimage.uniform_filter(ink, size=3).max()  # a single hot pixel is noise, not ink
-    if strongest < 0.1:  # nothing differs from the paper by even a tenth
-        raise NoDigitError(NO_INK)
+    strongest = strongest_ink(ink)
     strokes, stray = digit_strokes(ink, strongest)
-    rows, cols = np.nonzero(strokes)
-    near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
-    digit = np.where(near_strokes, np.clip(ink / strongest, 0, 1), 0)
-    digit[digit < LINE_LEVEL] = 0
-    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1], stray
+    return soft_crop(ink, strongest, strokes), stray
 
 
 def resized(image, size):

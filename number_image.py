@@ -51,18 +51,10 @@ def mark_of(mask):
                        int(rows.max() - rows.min() + 1)))
 
 
-def ink_pieces(ink):
-    """The strokes of an ink map as labelled pieces (pieces a few pixels apart joined), and the strokes."""
-    strongest = ndimage.uniform_filter(ink, size=3).max()  # a single hot pixel is noise, not ink
-    if strongest < 0.1:
-        raise di.NoDigitError(di.NO_INK)
-    strokes = (ink > di.INK_LEVEL * strongest) & ~di.printed_lines(ink > di.LINE_LEVEL * strongest)
-    gap = max(1, round(max(ink.shape) * di.STROKE_GAP))
-    labels, count = ndimage.label(ndimage.binary_dilation(strokes, iterations=gap), structure=np.ones((3, 3)))
-    labels[~strokes] = 0
-    if count == 0:
-        raise di.NoDigitError(di.NO_INK)
-    return labels, count, strongest
+def slices(box):
+    """A box (x, y, width, height) as the row and column slices digit_image's boxes are."""
+    x, y, width, height = box
+    return slice(y, y + height), slice(x, x + width)
 
 
 def overlap(a, b):
@@ -74,13 +66,10 @@ def overlap(a, b):
 def number_marks(ink):
     """The number's marks, left to right: each a digit, or digits that touch. Raises NoDigitError for no
     ink and NumberError for more marks than a number has."""
-    labels, count, strongest = ink_pieces(ink)
-    height, width = ink.shape
+    strongest = di.strongest_ink(ink)
+    _, labels, count = di.stroke_pieces(ink, strongest)
     pieces = [mark_of(labels == i) for i in range(1, count + 1)]
-    # A page's edge: along the frame and most of a side long (digit_image.digit_strokes says the same).
-    pieces = [p for p in pieces if not ((p.box[0] == 0 or p.box[1] == 0 or p.box[0] + p.box[2] == width
-                                         or p.box[1] + p.box[3] == height)
-                                        and (p.box[2] >= di.PAGE_EDGE * width or p.box[3] >= di.PAGE_EDGE * height))]
+    pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
         raise di.NoDigitError(di.NO_INK)
     pieces.sort(key=lambda p: p.box[0] + p.box[2] / 2)
@@ -170,11 +159,7 @@ def width_cost(mark, height):
 
 def digit_picture(ink, strongest, mark):
     """The Picture of one mark: its crop of the ink map, through digit_image's steps."""
-    near = ndimage.binary_dilation(mark.mask, iterations=di.EDGE_SOFTNESS)
-    crop = np.where(near, np.clip(ink / strongest, 0, 1), 0)
-    crop[crop < di.LINE_LEVEL] = 0
-    x, y, width, height = mark.box
-    return di.digit_from_crop(crop[y:y + height, x:x + width])
+    return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask))
 
 
 def seen_picture(image, digits, width=900, zoom=3):
