@@ -554,3 +554,10 @@ def number_strokes(digits, variants, height=0.6):
 # or smaller than its neighbours.
 NUMBER_VARIANTS = [dict(), dict(scale=0.85, slant=10), dict(scale=1.1), dict(scale=0.9, slant=-5)]
 MOUSE_NUMBERS = ["2026", "1984", "3750", "4619", "8023", "5371", "9046", "7158", "6402", "3089"]
+
+
+def written_numbers():
+    """MOUSE_NUMBERS as drawn: (the number, its strokes), its digits' variants turning from one number to
+    the next."""
+    return [(number, number_strokes([int(c) for c in number], [NUMBER_VARIANTS[(i + k) % 4] for k in range(4)]))
+            for i, number in enumerate(MOUSE_NUMBERS)]

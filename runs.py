@@ -177,11 +177,12 @@ def file_digest(path):
         return None
 
 
-def git_commit():
-    """The commit of this program's checkout, '-dirty' if tracked files differ from it; None outside git."""
+def git_commit(folder=Path(__file__).resolve().parent):
+    """The commit of the checkout in `folder` (this program's), '-dirty' if tracked files differ from it;
+    None outside git."""
     try:
         result = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
-                                cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+                                cwd=folder, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return (result.stdout.strip() or None) if result.returncode == 0 else None

@@ -72,9 +72,13 @@ def read_image(body, read, ink=None):
     served model."""
     reading = read(io.BytesIO(body), ink, MAX_REQUEST_PIXELS)
     probabilities = [round(float(p), 6) for p in reading.probabilities]
-    seen = base64.b64encode(digit_image.png_bytes(reading.digit)).decode("ascii")
     return {"digit": max(range(10), key=probabilities.__getitem__), "probabilities": probabilities,
-            "unsure": reading.unsure, "doubt": reading.doubt or None, "seen": f"data:image/png;base64,{seen}"}
+            "unsure": reading.unsure, "doubt": reading.doubt or None, "seen": seen_url(reading.digit)}
+
+
+def seen_url(digit):
+    """A 28x28 image the model read, as a data: URL the page can show."""
+    return "data:image/png;base64," + base64.b64encode(digit_image.png_bytes(digit)).decode("ascii")
 
 
 def read_number_image(body, read_number, ink=None):
@@ -83,10 +87,9 @@ def read_number_image(body, read_number, ink=None):
     digits = []
     for part in read_number(io.BytesIO(body), ink, MAX_REQUEST_PIXELS):
         probabilities = part.reading.probabilities
-        seen = base64.b64encode(digit_image.png_bytes(part.reading.digit)).decode("ascii")
         digits.append({"digit": int(probabilities.argmax()), "probability": round(float(probabilities.max()), 6),
                        "unsure": part.reading.unsure, "doubt": part.reading.doubt or None, "box": list(part.box),
-                       "seen": f"data:image/png;base64,{seen}"})
+                       "seen": seen_url(part.reading.digit)})
     return {"number": "".join(str(d["digit"]) for d in digits), "digits": digits}
 
 

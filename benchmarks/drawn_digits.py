@@ -21,8 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from digit_pictures import EIGHTS, MOUSE_DIGITS, MOUSE_NUMBERS, NUMBER_VARIANTS, VARIANTS, draw, \
-    number_strokes, system_browser, transformed  # noqa: E402
+from digit_pictures import EIGHTS, MOUSE_DIGITS, MOUSE_NUMBERS, VARIANTS, draw, system_browser, transformed, \
+    written_numbers  # noqa: E402
 from seeds import program_at  # noqa: E402  (this folder is on the path as a script)
 
 
@@ -46,9 +46,7 @@ def read_all(address):
         numbers = None  # a page from before the number mode has none
         if page.locator("#number-mode").count():
             page.check("#number-mode")  # the wide canvas
-            numbers = sum(shown(number_strokes([int(c) for c in number], [NUMBER_VARIANTS[(i + k) % 4]
-                                                                          for k in range(4)])) == number
-                          for i, number in enumerate(MOUSE_NUMBERS))
+            numbers = sum(shown(strokes) == number for number, strokes in written_numbers())
         browser.close()
     return eights, digits, numbers
 

@@ -89,12 +89,6 @@ def remove_worktree(folder):
     subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
 
 
-def commit_of(program_dir):
-    """The commit the programs in `program_dir` record (runs.git_commit's form), or None outside git."""
-    return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=program_dir,
-                          capture_output=True, text=True).stdout.strip() or None
-
-
 def research_program(path):
     """A research program's module (benchmarks/reparam.py, say): it trains through mnist_99_4 and
     says the fingerprint of its runs with a fingerprint(train_args) of its own."""
@@ -187,7 +181,7 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
     metrics = run_training(target, *run_args, threads=threads, program_dir=program_dir, program=program)
     if program_dir != ROOT:  # into this checkout, naming the commit where the program was too old to
-        metrics["commit"] = metrics.get("commit") or commit_of(program_dir)
+        metrics["commit"] = metrics.get("commit") or runs.git_commit(program_dir)
         shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
         runs.save_atomically(metrics, ROOT / target / "metrics.json")
     return metrics
@@ -296,7 +290,7 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         program_dir = program_at(args.commit, Path(scratch) / "program") if args.commit else ROOT
         try:
-            commit = commit_of(program_dir)
+            commit = runs.git_commit(program_dir)
             if commit and commit.endswith("-dirty") and not args.reuse_any_commit:
                 print(f"{commit}: tracked files have changed, so no finished run is reused", file=sys.stderr)
             reuse = ANY_COMMIT if args.reuse_any_commit else commit

@@ -23,8 +23,7 @@ from PIL import Image
 
 from conftest import import_or_needs, needs
 import data
-from digit_pictures import EIGHTS, MOUSE_DIGITS, MOUSE_NUMBERS, NUMBER_VARIANTS, VARIANTS, draw, \
-    number_strokes, system_browser, transformed
+from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed, written_numbers
 import mnist_99_4
 import use
 import server
@@ -443,12 +442,6 @@ def test_a_digit_drawn_with_the_mouse_is_read_on_the_page(page, digit):
     assert top_row == str(digit)
     if digit == 3 and os.environ.get("SCREENSHOT"):  # SCREENSHOT=images/draw_page.png: the README's picture
         page.screenshot(path=os.environ["SCREENSHOT"])
-
-
-def written_numbers():
-    """The browser's four-digit numbers: (the number, its mouse strokes), each digit drawn its own way."""
-    return [(number, number_strokes([int(c) for c in number], [NUMBER_VARIANTS[(i + k) % 4] for k in range(4)]))
-            for i, number in enumerate(MOUSE_NUMBERS)]
 
 
 def test_numbers_written_with_the_mouse_are_read_on_the_page(page):
