@@ -148,13 +148,16 @@ def recorded_fingerprints(metrics):
     return {metrics.get("fingerprint"), metrics.get("fingerprint_as_recorded", metrics.get("fingerprint"))}
 
 
-def expected_precision(config):
+def expected_precision(config, program_dir=ROOT):
     """The precision a run of `config` would train in here: --precision, or what `auto` picks on this
     machine's device (bf16 on a CPU with native bfloat16). A fingerprint leaves precision out, as it
-    does the device, so a finished run is reused only when its recorded precision is this one."""
+    does the device, so a finished run is reused only when its recorded precision is this one. Another
+    commit's program may pick `auto`'s precision otherwise: its runs are then matched as they were (None)."""
     flags = dict(zip(config, config[1:]))  # each flag with the word after it
-    device = use.pick_device(flags.get("--device", "auto"))
-    return use.pick_precision(flags.get("--precision", "auto"), device)
+    requested = flags.get("--precision", "auto")
+    if program_dir != ROOT and requested == "auto":
+        return None
+    return use.pick_precision(requested, use.pick_device(flags.get("--device", "auto")))
 
 
 def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, program="mnist_99_4.py",
@@ -168,10 +171,7 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
     """
     run_args = [*config, "--seed", str(seed), "--val", str(val)]
     fingerprint = expected_fingerprint(run_args, program_dir, program)
-    # Another commit's program may pick `auto`'s precision otherwise: its runs are then matched as they
-    # were; a precision named in the flags is matched at any commit.
-    named = "--precision" in config and config[config.index("--precision") + 1] != "auto"
-    precision = expected_precision(config) if program_dir == ROOT or named else None
+    precision = expected_precision(config, program_dir)
     beside = run_dir.with_name(f"{run_dir.name}_{fingerprint}")
     elsewhere = (finished or {}).get((fingerprint, seed, val), [])
     for folder in (run_dir, beside, *elsewhere):
@@ -180,7 +180,7 @@ def train(config, seed, val, run_dir, threads, program_dir=ROOT, finished=None, 
             return metrics
     target = beside if (ROOT / run_dir / "metrics.json").exists() else run_dir
     metrics = run_training(target, *run_args, threads=threads, program_dir=program_dir, program=program)
-    if program_dir != ROOT:  # into this checkout, naming the commit where the program was too old to
+    if program_dir != ROOT:  # into this checkout, the commit written in where the program was too old to record it
         metrics["commit"] = metrics.get("commit") or runs.git_commit(program_dir)
         shutil.copytree(program_dir / target, ROOT / target, dirs_exist_ok=True)
         runs.save_atomically(metrics, ROOT / target / "metrics.json")

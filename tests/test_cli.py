@@ -475,4 +475,7 @@ def test_seeds_at_a_commit_runs_the_research_program_as_it_was_there_and_records
     assert plain_now["fingerprint"] == plain_at_first["fingerprint"]
     assert (plain_at_first["commits"], plain_now["commits"]) == ([commits[0]], [commits[1]])
     assert seeds("--reuse-any-commit")["commits"] in ([commits[0]], [commits[1]])
+    for precision in ("fp32", "bf16"):  # a precision named in the flags is matched at another commit too
+        seeds("--commit", commits[0], "--precision", precision)
+        assert json.loads((repo / "results" / "seeds.json").read_text())["precision"] == precision
     assert len(git("worktree", "list").splitlines()) == 1  # the commit's checkout is gone
