@@ -39,7 +39,8 @@ KINDS = [("separated", (4, 4), False), ("touching", (4, 4), False), ("overlappin
 
 
 def read_all(model, numbers, photo):
-    """(what was read, seconds) for each (image, number); what was read is "" for an error."""
+    """(what was read, seconds, the file's bytes, the digits read) for each (image, number); what was read
+    is "error: ..." and the digits None where the reader refused the picture."""
     results = []
     for image, _ in numbers:
         if photo:
@@ -53,18 +54,18 @@ def read_all(model, numbers, photo):
             digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"))
             read = "".join(str(int(d.reading.probabilities.argmax())) for d in digits)
         except ValueError as error:
-            read = f"error: {error}"
-        results.append((read, time.perf_counter() - started, raw))
+            digits, read = None, f"error: {error}"
+        results.append((read, time.perf_counter() - started, raw, digits))
     return results
 
 
 def row(name, numbers, results):
     digits = sum(len(truth) for _, truth in numbers)
-    right_digits = sum(sum(a == b for a, b in zip(read, truth)) for (_, truth), (read, _, _) in zip(numbers, results)
-                       if len(read) == len(truth))
-    whole = sum(read == truth for (_, truth), (read, _, _) in zip(numbers, results))
-    wrong_count = sum(len(read) != len(truth) for (_, truth), (read, _, _) in zip(numbers, results))
-    median_ms = 1000 * statistics.median(seconds for _, seconds, _ in results)
+    pairs = [(truth, read) for (_, truth), (read, *_) in zip(numbers, results)]
+    right_digits = sum(sum(a == b for a, b in zip(read, truth)) for truth, read in pairs if len(read) == len(truth))
+    whole = sum(read == truth for truth, read in pairs)
+    wrong_count = sum(len(read) != len(truth) for truth, read in pairs)
+    median_ms = 1000 * statistics.median(seconds for _, seconds, *_ in results)
     return (f"| {name} | {len(numbers)} | {right_digits}/{digits} ({100 * right_digits / digits:.1f}%) | "
             f"**{whole}/{len(numbers)}** ({100 * whole / len(numbers):.0f}%) | {wrong_count} | {median_ms:.0f} |")
 
@@ -72,13 +73,12 @@ def row(name, numbers, results):
 def draw_figure(failures, path, most=12):
     """The misread numbers: each as the reader saw it (boxes, 28x28s), with the truth and what was read."""
     panels = []
-    for raw, truth, read, model in failures[:most]:
-        try:
-            digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"))
+    for raw, truth, read, digits in failures[:most]:
+        if digits is None:  # refused: the picture alone
+            panel = Image.open(io.BytesIO(raw)).convert("RGB")
+        else:
             seen = [(d.box, d.reading.digit, int(d.reading.probabilities.argmax())) for d in digits]
             panel = number_image.seen_picture(Image.open(io.BytesIO(raw)), seen, width=600, zoom=2)
-        except ValueError:
-            panel = Image.open(io.BytesIO(raw)).convert("RGB")
         caption = Image.new("RGB", (max(panel.width, 300), panel.height + 18), "white")
         caption.paste(panel, (0, 18))
         ImageDraw.Draw(caption).text((4, 2), f"written {truth}, read {read}", fill=(0, 0, 0))
@@ -123,7 +123,8 @@ def main():
             (", phone photos" if photo else "")
         rows.append(row(name, numbers, results))
         print(rows[-1], flush=True)
-        failures += [(raw, truth, read, model) for (_, truth), (read, _, raw) in zip(numbers, results) if read != truth]
+        failures += [(raw, truth, read, digits) for (_, truth), (read, _, raw, digits) in zip(numbers, results)
+                     if read != truth]
     command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
     table = "\n".join([
         f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, commit {commit}, fp32, 2 threads, "
