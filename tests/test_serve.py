@@ -466,6 +466,12 @@ def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
     row = np.concatenate([np.pad(images[i], ((4, 4), (6, 6))) for i in range(4)], axis=1)
     status, answer = post(address, png(255 - np.kron(row, np.ones((4, 4), dtype=np.uint8))), "predict?number=1")
     assert status == 200 and answer["number"] == "".join(str(labels[i]) for i in range(4))
+    assert post(address, png(255 - row), "predict?number=2") == (400, {"error": "number=2: 1 (read every digit) or 0"})
+    blank, marks = np.full((100, 300), 255, dtype=np.uint8), np.full((300, 900), 255, dtype=np.uint8)
+    for k in range(40):  # forty strokes in a row: a page of writing
+        marks[100:200, 10 + 22 * k:18 + 22 * k] = 0
+    assert post(address, png(blank), "predict?number=1")[1]["error"].startswith("no ink")
+    assert post(address, png(marks), "predict?number=1") == (400, {"error": "more than 12 marks (40): is this a number?"})
     boxes = [d["box"] for d in answer["digits"]]
     assert [x for x, _, _, _ in boxes] == sorted(x for x, _, _, _ in boxes) and len(boxes) == 4
     assert all(d["seen"].startswith("data:image/png;base64,") and 0 < d["probability"] <= 1 for d in answer["digits"])
