@@ -238,13 +238,20 @@ def digit_strokes(ink, strongest):
     return np.isin(labels, np.array(keep) + 1), stray / sum(sizes[i] for i in keep)
 
 
-def soft_crop(ink, strongest, strokes):
-    """The box of `strokes` in the ink map: the ink near them (soft edges kept) rescaled to 0-1, all else 0."""
+def soft_crop(ink, strongest, strokes, faint=False):
+    """The box of `strokes` in the ink map: the ink near them (soft edges kept) rescaled to 0-1, all else 0.
+    With `faint`, also the fainter ink joined to them (LINE_LEVEL and up): a thin stretch of a stroke, at
+    least half as faint as the strongest ink, that leaves the digit broken without it."""
     rows, cols = np.nonzero(strokes)
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    ink, strokes = ink[box], strokes[box]
     near_strokes = ndimage.binary_dilation(strokes, iterations=EDGE_SOFTNESS)
+    if faint:
+        pieces, _ = ndimage.label((ink > LINE_LEVEL * strongest) | strokes, structure=np.ones((3, 3)))
+        near_strokes |= np.isin(pieces, np.unique(pieces[strokes]))
     digit = np.where(near_strokes, np.clip(ink / strongest, 0, 1), 0)
     digit[digit < LINE_LEVEL] = 0
-    return digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    return digit
 
 
 def crop_to_digit(ink):
@@ -263,14 +270,15 @@ def resized(image, size):
                       .resize(size, Image.BOX if shrinking else Image.BILINEAR), dtype=np.float32)
 
 
-def stroke_mask(digit):
-    """The digit's strokes as a mask on a grid STROKE_GRID times finer than MNIST's 20-pixel box.
+def stroke_mask(digit, side=None):
+    """The digit's strokes as a mask on a grid STROKE_GRID times finer than MNIST's 20-pixel box: its longer
+    side (or `side` pixels of it: a number's line height) brought to the box's.
 
     A thin pen's stroke, shrunk, is faint: a stroke is where the ink is at least half as strong as
     along the strokes' cores (the 90th percentile of the ink present), so a faint line stays whole.
     """
     height, width = digit.shape
-    factor = DIGIT_BOX * STROKE_GRID / max(height, width)
+    factor = DIGIT_BOX * STROKE_GRID / (side or max(height, width))
     fine = resized(digit, (max(1, round(width * factor)), max(1, round(height * factor))))
     present = fine[fine > 0.02]
     if not present.size:  # too faint to leave anything at this scale

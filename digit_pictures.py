@@ -428,10 +428,11 @@ def non_digit_set(count, seed):
 GAPS = {"separated": (2, 8), "touching": (0, 0), "overlapping": (-2, -1)}
 
 
-def number_ink(digits, rng, gap_kind, scale=4):
+def number_ink(digits, rng, gap_kind, scale=4, each_digit=False):
     """MNIST digits (28x28 uint8 arrays) side by side as one ink map (0-1): gaps of `gap_kind`, each digit
     resized by up to 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6
-    degrees, enlarged `scale` times."""
+    degrees, enlarged `scale` times. With `each_digit`, also each digit's own ink map, placed the same way
+    (where each digit lies, for labelling the pieces of the number)."""
     low, high = GAPS[gap_kind]
     height = 40
     pieces, cursor = [], 0
@@ -443,15 +444,21 @@ def number_ink(digits, rng, gap_kind, scale=4):
         top = int(round((height - crop.height) / 2 + rng.uniform(-2.8, 2.8)))
         pieces.append((crop, cursor, top))
         cursor += crop.width + int(rng.integers(low, high + 1))
-    line = np.zeros((height, cursor + 8), dtype=np.float32)
-    for crop, left, top in pieces:
-        region = line[max(top, 0):top + crop.height, left + 4:left + 4 + crop.width]
-        ink = np.asarray(crop, dtype=np.float32)[max(-top, 0):][:region.shape[0], :region.shape[1]] / 255
-        np.maximum(region, ink, out=region)
-    picture = Image.fromarray(line).rotate(rng.uniform(-6, 6), resample=Image.BILINEAR, expand=True)
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
-    ink = np.clip(np.asarray(picture, dtype=np.float32), 0, 1)
-    return np.pad(ink, scale * 6)  # a margin of paper
+    angle = rng.uniform(-6, 6)
+
+    def line_of(placed):
+        line = np.zeros((height, cursor + 8), dtype=np.float32)
+        for crop, left, top in placed:
+            region = line[max(top, 0):top + crop.height, left + 4:left + 4 + crop.width]
+            ink = np.asarray(crop, dtype=np.float32)[max(-top, 0):][:region.shape[0], :region.shape[1]] / 255
+            np.maximum(region, ink, out=region)
+        picture = Image.fromarray(line).rotate(angle, resample=Image.BILINEAR, expand=True)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
+        return np.pad(np.clip(np.asarray(picture, dtype=np.float32), 0, 1), scale * 6)  # a margin of paper
+
+    if not each_digit:
+        return line_of(pieces)
+    return line_of(pieces), [line_of([piece]) for piece in pieces]
 
 
 def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=False):

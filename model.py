@@ -2,7 +2,8 @@
 
 Input: (N, 1, 28, 28) float images, pixels scaled to 0-1, then normalized with
 the MNIST mean 0.1307 and std 0.3081 (`data.normalize` does both).
-Output: (N, 10) log-probabilities.
+Output: (N, 10) log-probabilities (`classes` of them: the number reader's judge has an eleventh,
+"not one digit").
 
 Layout of the default, width 8 (spatial size after each step):
 
@@ -129,7 +130,7 @@ def channel_widths(width):
 
 class Net(nn.Module):
     def __init__(self, width=DEFAULT_WIDTH, dropout=DEFAULT_DROPOUT, channels=None, stem=DEFAULT_STEM,
-                 activation=DEFAULT_ACTIVATION):
+                 activation=DEFAULT_ACTIVATION, classes=10):
         super().__init__()
         if stem not in STEMS or activation not in ACTIVATIONS:
             raise ValueError(f"Net needs a stem in {STEMS} and an activation in {ACTIVATIONS}")
@@ -147,7 +148,7 @@ class Net(nn.Module):
                                         for c_in, c_out in zip(self.channels, self.channels[1:])))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Conv2d(self.channels[-1], 10, kernel_size=1)
+        self.classifier = nn.Conv2d(self.channels[-1], classes, kernel_size=1)
 
     def forward(self, x):
         return F.log_softmax(self.logits(x), dim=1)
@@ -160,7 +161,9 @@ class Net(nn.Module):
 
     def layout(self):
         """The keyword arguments that rebuild this layout: what a fingerprint and a checkpoint need."""
-        return {"channels": self.channels, "stem": self.stem, "activation": self.activation}
+        classes = self.classifier.out_channels
+        return {"channels": self.channels, "stem": self.stem, "activation": self.activation,
+                **({"classes": classes} if classes != 10 else {})}
 
 
 def layout_of(state_dict):
@@ -179,7 +182,9 @@ def layout_of(state_dict):
                    key=in_order)
     channels = [features[key].shape[0] for key in norms]
     stem = "pool-first" if "features.0.2.weight" in features else "pool"
-    return {"channels": channels, "stem": stem, "activation": saved_activation(state_dict)}
+    classes = state_dict["classifier.weight"].shape[0] if "classifier.weight" in state_dict else 10
+    return {"channels": channels, "stem": stem, "activation": saved_activation(state_dict),
+            **({"classes": classes} if classes != 10 else {})}
 
 
 def saved_activation(state_dict):

@@ -72,7 +72,7 @@ def test_width_trades_parameters():
 
 @pytest.mark.parametrize("layout", [dict(width=5), dict(stem="pool"), dict(channels=[6, 8, 12, 14, 14], stem="pool"),
                                     dict(channels=[8, 10, 12, 12, 14], activation="gelu"),
-                                    dict(activation="silu", stem="pool")])
+                                    dict(activation="silu", stem="pool"), dict(classes=11)])
 def test_layout_is_read_back_from_the_weights(layout):
     net = Net(**layout)
     rebuilt = Net(**layout_of(net.state_dict()))

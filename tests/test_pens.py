@@ -146,3 +146,22 @@ def test_a_second_digit_beside_the_first_is_doubted_as_other_marks(test_set):
     pair = np.hstack([images[0].numpy(), np.zeros((28, 14), np.uint8), images[1].numpy()])
     assert read(pair).doubt == "other marks beside it"
     assert read(images[0].numpy()).doubt == ""
+
+
+def test_a_numbers_digit_keeps_the_faint_stretch_joined_to_its_stroke_and_no_other_faint_ink():
+    """A stroke fading to 0.35 of the strongest ink beyond its soft edge (MNIST's scans fade so): a
+    number's digit keeps the faint stretch; a faint blob apart from the stroke is not its ink."""
+    ink = np.zeros((40, 60), dtype=np.float32)
+    ink[5:35, 10:14] = 1.0     # the stroke
+    ink[30:34, 14:30] = 0.35   # its faint tail, joined to it
+    ink[5:9, 40:50] = 0.35     # faint ink elsewhere
+    strokes = ink > 0.5
+    plain = digit_image.soft_crop(ink, 1.0, strokes)
+    faint = digit_image.soft_crop(ink, 1.0, strokes, faint=True)
+    assert plain.shape == faint.shape == (30, 4)  # the crop is the strokes' box either way
+    wide = np.zeros((40, 60), dtype=bool)
+    wide[5:35, 10:50] = strokes[5:35, 10:50]
+    wide[39, 55] = True  # a speck of stroke far off, so the box takes in the tail and the blob
+    plain, faint = digit_image.soft_crop(ink, 1.0, wide), digit_image.soft_crop(ink, 1.0, wide, faint=True)
+    assert faint[25:29, 10:20].min() == pytest.approx(0.35) and plain[25:29, 10:20].max() == 0
+    assert faint[0:4, 32:38].max() == plain[0:4, 32:38].max() == 0
