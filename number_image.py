@@ -7,13 +7,13 @@ prepares one digit.
 3. pieces that lie over one another, left to right, are one digit: a 4 or a 5 written in two
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
-4. a mark wider than a digit may be digits that touch: `possible_cuts` offers it cut into 2, 3 or 4
-   at the columns with the least ink, and the reader (use.read_number) keeps the reading the model is
-   surest of, a reading as one digit of a mark far wider than a digit being worth less.
+4. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
+   one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
+   whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
+   is sure of a 0's halves as two 1s, and of a 4 and a 1 squeezed together as a 4).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 """
-import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -26,14 +26,12 @@ MOST_MARKS = 12       # a number of more marks than this is a page of writing, n
 SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the narrower are one digit
 SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
-MOST_PARTS = 4        # a mark is cut into at most this many digits
-MOST_CUTS = 5         # the places a mark may be cut: the emptiest columns, clear of one another
-NARROWEST = 0.2       # of the line's height: no part of a cut is narrower (a 1 is about a quarter)
-# Chosen on the dev numbers (seed 1 of benchmarks/read_numbers.py; benchmarks/RESEARCH.md, "Numbers"):
-ONE_DIGIT_WIDTH = 1.2  # of the line's height: a narrower mark is one digit, never cut (a 0's halves read as
-                       # two confident 1s)
-WIDE_DIGIT = 1.2      # of the line's height: a reading of a mark as one digit wider than this...
-WIDTH_COST = 2.0      # ...loses this much log-probability for each line height of width beyond it
+# The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
+# 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
+NARROWEST = 0.15
+WIDEST_PART = 1.4
+CUT_STEP = 0.1        # spans start and end at multiples of this, and at the columns of least ink
+NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a digit, or more than one
 
 
 class NumberError(ValueError):
@@ -126,40 +124,59 @@ def cut_at(mark, cuts):
     return pieces
 
 
-def cut_columns(mark, height):
-    """Where `mark` may be cut: the columns of least ink around it, each a local minimum of the ink per
-    column, at least NARROWEST of the line's height from either edge and from one another."""
-    x, width = mark.box[0], mark.box[2]
-    columns = ndimage.uniform_filter1d(mark.mask[:, x:x + width].sum(axis=0).astype(float), max(1, round(height / 12)))
-    edge = round(NARROWEST * height)
-    minima = [c for c in range(edge, width - edge) if columns[c] <= columns[max(c - 1, 0)]
-              and columns[c] <= columns[min(c + 1, width - 1)]]
-    chosen = []
-    for c in sorted(minima, key=lambda c: columns[c]):  # the emptiest first, each clear of the others
-        if all(abs(c - other) >= edge for other in chosen):
-            chosen.append(c)
-    return sorted(chosen[:MOST_CUTS])
+class Parts(NamedTuple):
+    """The ways a mark may be cut: each span (a, b) of columns of its strokes as the judge sees it."""
+    spans: list       # (first column, column after the last) on the fine grid
+    pictures: np.ndarray  # (n, 28, 28) uint8: each span's strokes fitted in MNIST's field
+    width: int        # the mark's width on the fine grid
+    scale: float      # fine-grid columns per column of the working copy
 
 
-def possible_cuts(mark, height):
-    """Each way to read `mark`: whole, and cut into 2 to MOST_PARTS digits at cut_columns where it is wider
-    than one digit."""
-    if mark.box[2] < ONE_DIGIT_WIDTH * height:
-        return [[mark]]
-    columns = cut_columns(mark, height)
-    return [[mark]] + [cut for parts in range(2, MOST_PARTS + 1)
-                       for cuts in itertools.combinations(columns, parts - 1) if (cut := cut_at(mark, list(cuts)))]
+def possible_parts(ink, strongest, mark):
+    """Every span of `mark` that might be one digit, each with the picture the judge reads.
+
+    The mark's strokes are evened once, on a grid where its height is a digit's box; a span starts and
+    ends at a multiple of CUT_STEP of that height or at a column of least ink (where digits that touch
+    meet), and is NARROWEST to WIDEST_PART heights wide. The whole mark is always a span.
+    """
+    crop = di.soft_crop(ink, strongest, mark.mask, faint=True)
+    strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
+    unit, width = di.DIGIT_BOX * di.STROKE_GRID, strokes.shape[1]
+    columns = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), di.STROKE_GRID)
+    least_ink = [c for c in range(1, width - 1) if columns[c] <= columns[c - 1] and columns[c] <= columns[c + 1]]
+    edge = NARROWEST * unit / 2
+    bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
+                                  if edge <= c <= width - edge})
+    spans, pictures = [], []
+    for i, a in enumerate(bounds):
+        for b in bounds[i + 1:]:
+            whole = a == 0 and b == width
+            if b - a > WIDEST_PART * unit and not whole:
+                break
+            if (b - a >= NARROWEST * unit or whole) and strokes[:, a:b].any():
+                spans.append((a, b))
+                pictures.append(di.fit_in_field(strokes[:, a:b]))
+    return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
 
-def width_cost(mark, height):
-    """What a reading of `mark` as one digit loses for being wider than a digit: two digits read as one
-    look like one squeezed digit to the model, and it can be sure of it."""
-    return WIDTH_COST * max(0.0, mark.box[2] / height - WIDE_DIGIT)
+def likeliest_cuts(parts, one_digit):
+    """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
+    likely each one digit: the path through parts.spans with the highest sum of log `one_digit`, the
+    judge's log-probability that a span is one whole digit. A mark no path covers is not cut."""
+    best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
+    for (a, b), score in sorted(zip(parts.spans, one_digit), key=lambda item: item[0][1]):
+        if a in best and (b not in best or best[a][0] + score > best[b][0]):
+            best[b] = (best[a][0] + score, a)
+    cuts, end = [], parts.width
+    while end in best and best[end][1]:
+        end = best[end][1]
+        cuts.append(round(end / parts.scale))
+    return sorted(cuts)
 
 
 def digit_picture(ink, strongest, mark):
     """The Picture of one mark: its crop of the ink map, through digit_image's steps."""
-    return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask))
+    return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask, faint=True))
 
 
 def seen_picture(image, digits, width=900, zoom=3):

@@ -7,6 +7,7 @@
     python mnist_99_4.py export --onnx F  write the trained model as ONNX
 """
 import argparse
+import functools
 import io
 import json
 import os
@@ -26,6 +27,7 @@ import runs
 from cli import UsageError, number
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
+JUDGE_WEIGHTS = SHIPPED_WEIGHTS.with_name("number_judge.pt")  # which parts of a number are one digit
 EVAL_BATCH = 500  # no backward pass, so large batches
 UNSURE_BELOW = 0.5  # a best guess with less probability than this is reported as unsure
 # The model's evidence for a picture, the log of the sum of exp(logit), for each digit 0-9 it may read:
@@ -76,7 +78,7 @@ def shown_path(path):
         return str(path)
 
 
-def load_trained_model(path, device):
+def load_trained_model(path, device, classes=10):
     """A Net with the weights of `path`: a state_dict (model.pt) or a training checkpoint.
 
     The layout is read off the weights, so a model trained with any --width,
@@ -100,6 +102,9 @@ def load_trained_model(path, device):
         raise UsageError(f"{path}: a PyTorch file, but not the weights of this project's Net")
     if not all(torch.isfinite(value).all() for value in state.values() if value.is_floating_point()):
         raise UsageError(f"{path}: damaged: some weights are not finite numbers (NaN or infinite)")
+    if layout.get("classes", 10) != classes:
+        raise UsageError(f"{path}: a Net of {layout.get('classes', 10)} classes, not {classes}"
+                         + (" (the number reader's judge, not a digit model)" if classes == 10 else ""))
     check_recorded_hash(path)
     try:
         model = Net(**layout)
@@ -191,36 +196,44 @@ class DigitOfNumber(NamedTuple):
     box: tuple  # (x, y, width, height) of its ink in the image, in the image's pixels
 
 
-def surest_cut(model, ink, strongest, mark, height, device):
-    """The way to read `mark` (whole, or cut into digits that touch) the model is surest of: the highest
-    mean log-probability of each part's best digit, less what a part wider than a digit costs
-    (number_image.width_cost). Returns its parts, each (mark, Picture, logits)."""
-    best, best_score = None, -float("inf")
-    for cut in number_image.possible_cuts(mark, height):
+@functools.cache
+def number_judge(device):
+    """The number reader's judge (number_judge.py), loaded once."""
+    return load_trained_model(JUDGE_WEIGHTS, device, classes=number_image.NOT_ONE_DIGIT + 1)
+
+
+def digits_of_mark(model, judge, ink, strongest, mark, device):
+    """`mark` cut where the judge finds its spans likeliest each to be one digit (number_image.py), each
+    part read by the model: (mark, Picture, logits) for each digit."""
+    parts = number_image.possible_parts(ink, strongest, mark)
+    judged = predict_batches(judge, torch.from_numpy(parts.pictures), device)
+    one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
+    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, one_digit.tolist())) or [mark]
+    pictures = []
+    for part in cut:
         try:
-            pictures = [number_image.digit_picture(ink, strongest, part) for part in cut]
-        except digit_image.NoDigitError:  # a part too faint to read: not this cut
-            continue
-        logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for p in pictures])), device,
-                                 logits=True)
-        costs = torch.tensor([number_image.width_cost(part, height) for part in cut])
-        score = (logits.log_softmax(1).max(1).values - costs).mean().item()
-        if score > best_score:
-            best, best_score = list(zip(cut, pictures, logits)), score
-    return best or []
+            pictures.append((part, number_image.digit_picture(ink, strongest, part)))
+        except digit_image.NoDigitError:  # a part too faint to read
+            pass
+    if not pictures:
+        return []
+    logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p in pictures])), device, logits=True)
+    return [(part, picture, part_logits) for (part, picture), part_logits in zip(pictures, logits)]
 
 
-def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXELS):
-    """Every digit of a written number in one image file, left to right (number_image.py). Raises what
-    read_picture raises, and number_image.NumberError for a picture of too many marks to be a number."""
+def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXELS, judge=None):
+    """Every digit of a written number in one image file, left to right (number_image.py), cut by `judge`
+    (by default the shipped one). Raises what read_picture raises, and number_image.NumberError for a
+    picture of too many marks to be a number."""
+    judge = judge if judge is not None else number_judge(device)
     image = digit_image.open_picture(source, max_pixels)
     work = digit_image.working_copy(image)
     ink_strength = digit_image.ink_map(work, ink)
     marks, strongest = number_image.number_marks(ink_strength)
-    height, scale = number_image.line_height(marks), image.width / work.width
+    scale = image.width / work.width
     digits = []
     for mark in marks:
-        for part, picture, logits in surest_cut(model, ink_strength, strongest, mark, height, device):
+        for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
             digits.append(DigitOfNumber(reading_of(picture, logits), tuple(round(v * scale) for v in part.box)))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
@@ -325,7 +338,7 @@ def several_digits(model, path, device, reading):
         return reading.doubt
     try:
         digits = read_number(model, path, device)
-    except (OSError, ValueError):  # not a number either: the reading's own doubt says enough
+    except (OSError, ValueError, UsageError):  # not a number either (or no judge): the reading's doubt says enough
         return reading.doubt
     if len(digits) < 2 or any(digit.reading.unsure for digit in digits):  # a word's letters are not digits
         return reading.doubt
@@ -335,11 +348,12 @@ def several_digits(model, path, device, reading):
 def predict_command(args):
     device = pick_device(args.device)
     model = load_trained_model(args.checkpoint, device)
+    judge = number_judge(device) if args.number else None  # a missing judge is said once, before any file
     failures = 0
     for path in args.images:
         try:
             if args.number:
-                digits = read_number(model, path, device)
+                digits = read_number(model, path, device, judge=judge)
             else:
                 reading = read_digit(model, path, device)
                 reading = reading._replace(doubt=several_digits(model, path, device, reading))
@@ -363,11 +377,13 @@ def page_server(model, device, host, port):
     """server.make_server reading digits and numbers with `model`."""
     import server  # the web page's imports are only paid for by `serve`
 
+    judge = number_judge(device)  # loaded now: a missing judge stops `serve` before it listens
+
     def read(file, ink, max_pixels):
         return read_digit(model, file, device, ink, max_pixels)
 
     def read_written_number(file, ink, max_pixels):
-        return read_number(model, file, device, ink, max_pixels)
+        return read_number(model, file, device, ink, max_pixels, judge)
 
     return server.make_server(read, host, port, read_written_number)
 

@@ -38,7 +38,7 @@ KINDS = [("separated", (4, 4), False), ("touching", (4, 4), False), ("overlappin
          ("overlapping", (2, 8), False)]
 
 
-def read_all(model, numbers, photo):
+def read_all(model, judge, numbers, photo):
     """(what was read, seconds, the file's bytes, the digits read) for each (image, number); what was read
     is "error: ..." and the digits None where the reader refused the picture."""
     results = []
@@ -51,7 +51,7 @@ def read_all(model, numbers, photo):
             raw = buffer.getvalue()
         started = time.perf_counter()
         try:
-            digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"))
+            digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"), judge=judge)
             read = "".join(str(int(d.reading.probabilities.argmax())) for d in digits)
         except ValueError as error:
             digits, read = None, f"error: {error}"
@@ -99,6 +99,8 @@ def main():
                         help=f"which numbers (default: {HELD_OUT_SEED}, held out; 1 is the dev set)")
     parser.add_argument("--count", type=int, default=100, help="numbers of each kind (default: 100)")
     parser.add_argument("--checkpoint", default=str(use.SHIPPED_WEIGHTS), help="weights (default: the shipped)")
+    parser.add_argument("--judge", default=str(use.JUDGE_WEIGHTS),
+                        help="the judge of spans (default: the shipped; another from number_judge.py --out)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="benchmarks/results/read_numbers.md")
     parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
@@ -115,10 +117,11 @@ def main():
     data.prepare_mnist(args.data_dir)
     images, labels = (t.numpy() for t in data.load_mnist(args.data_dir, train=False))
     model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
+    judge = use.load_trained_model(args.judge, torch.device("cpu"), classes=number_image.NOT_ONE_DIGIT + 1)
     rows, failures = [], []
     for k, (kind, lengths, photo) in enumerate(KINDS):
         numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths, photo)
-        results = read_all(model, numbers, photo)
+        results = read_all(model, judge, numbers, photo)
         name = f"{kind}, {lengths[0]}{'' if lengths[0] == lengths[1] else f'-{lengths[1]}'} digits" + \
             (", phone photos" if photo else "")
         rows.append(row(name, numbers, results))
@@ -127,7 +130,7 @@ def main():
                      if read != truth]
     command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
     table = "\n".join([
-        f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, commit {commit}, fp32, 2 threads, "
+        f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, judge {Path(args.judge).name}, commit {commit}, fp32, 2 threads, "
         f"{platform.machine()}, torch {torch.__version__})", "",
         "| numbers | count | digits right | numbers wholly right | read with a wrong digit count | median ms |",
         "|---|---|---|---|---|---|", *rows, ""])

@@ -11,6 +11,7 @@ from PIL import Image
 from conftest import import_or_needs
 import data
 import mnist_99_4
+import runs
 import use
 from model import Net
 from digit_pictures import STYLES
@@ -208,3 +209,64 @@ def test_a_page_of_marks_or_a_blank_is_refused_in_one_line_as_a_number(tmp_path,
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors[0].endswith("page.png: error: more than 12 marks (40): is this a number?")
     assert errors[1].endswith("blank.png: error: no ink found: the image is blank or has no contrast")
+
+
+def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit():
+    """A mark 30 columns wide on a grid twice as fine: whole it is unlikely one digit, its halves are likely
+    each one, and a third of it (a 0's side read as a 1) is likely too, but leaves a span that is not."""
+    import number_image
+
+    parts = number_image.Parts(spans=[(0, 30), (0, 15), (15, 30), (0, 10), (10, 30)], pictures=None, width=30,
+                               scale=2.0)
+    likely = np.log([0.2, 0.9, 0.9, 0.95, 0.1])
+    assert number_image.likeliest_cuts(parts, likely) == [8]  # column 15 of the fine grid, 7.5 of the mark
+    assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == []
+    # No path across the mark: it stays whole.
+    assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
+
+
+@pytest.mark.parametrize("gap_kind", ["touching", "overlapping"])
+def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path, capsys, gap_kind):
+    """Four test digits written touching (or overlapping by a pixel or two): one mark, or a few, cut
+    where the judge finds one digit on each side."""
+    from digit_pictures import number_ink
+
+    images, labels = test_set
+    picks = [3, 2, 1, 18]  # 0 1 2 3: a 0 beside a 1, the 1 that is easiest to swallow
+    ink = number_ink([images[i].numpy() for i in picks], np.random.default_rng(0), gap_kind)
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "number.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "number.png")]) == 0
+    number = "".join(str(int(labels[i])) for i in picks)
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'number.png'}: {number} (")
+
+
+def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
+    assert mnist_99_4.main(["evaluate", "--checkpoint", str(use.JUDGE_WEIGHTS)]) == 2
+    assert "a Net of 11 classes, not 10 (the number reader's judge, not a digit model)" in capsys.readouterr().err
+
+
+def test_the_judges_lessons_are_whole_digits_and_what_is_not_one_digit(test_set):
+    """Three separated test digits: each whole digit is a span labelled with its digit, and the spans
+    that cut a digit or take in two are labelled not one digit."""
+    import number_image
+    from number_judge import labelled_spans
+
+    images, labels = test_set
+    picks = [3, 4, 7]  # 0 4 9
+    pictures, classes = labelled_spans(images[picks].numpy(), labels[picks].numpy(), np.random.default_rng(0),
+                                       "separated")
+    assert len(pictures) == len(classes) and all(p.shape == (28, 28) for p in pictures)
+    assert {0, 4, 9} <= set(classes) <= {0, 4, 9, number_image.NOT_ONE_DIGIT}
+    assert classes.count(number_image.NOT_ONE_DIGIT) > len(classes) / 2  # most spans are pieces of a digit
+
+
+@pytest.mark.slow
+def test_number_judge_py_trains_a_judge_that_loads_with_its_checksum(mnist_dir, tmp_path):
+    out = tmp_path / "judge.pt"
+    run = subprocess.run([sys.executable, "number_judge.py", "--numbers", "12", "--epochs", "1", "--data-dir",
+                          str(mnist_dir), "--out", str(out)], cwd=SHIPPED.parent, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"^\d+ spans, \d+ of them one digit$", run.stdout, re.MULTILINE), run.stdout
+    judge = use.load_trained_model(out, CPU, classes=11)  # checks the recorded SHA-256 too
+    assert judge.classifier.out_channels == 11
+    assert (tmp_path / "judge.pt.sha256").read_text().split() == [runs.file_sha256(out), "judge.pt"]
