@@ -309,14 +309,13 @@ def even_strokes(mask):
     return mask
 
 
-def fit_in_field(strokes, side=None):
-    """A fine stroke mask averaged down to MNIST's box (its longer side 20 pixels, or `side` pixels of it,
-    the whole still inside the field; soft-edged as MNIST's binary scans were), its mass centred in a 28x28
-    field."""
+def fit_in_field(strokes):
+    """A fine stroke mask averaged down to MNIST's box (its longer side 20 pixels, soft-edged as MNIST's
+    binary scans were), its mass centred in a 28x28 field."""
     rows, cols = np.nonzero(strokes)
     strokes = strokes[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # a thinned marker's box shrinks
     height, width = strokes.shape
-    factor = DIGIT_BOX / max(height, width) if side is None else min(DIGIT_BOX / side, FIELD / max(height, width))
+    factor = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     digit = resized(strokes.astype(np.float32), size) * 255
     mass_y, mass_x = center_of_mass(digit)

@@ -147,15 +147,6 @@ def possible_parts(ink, strongest, mark):
     edge = NARROWEST * unit / 2
     bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
                                   if edge <= c <= width - edge})
-    inked = strokes.any(axis=0)
-    top = np.where(inked, strokes.argmax(axis=0), strokes.shape[0])
-    bottom = np.where(inked, strokes.shape[0] - strokes[::-1].argmax(axis=0), 0)
-
-    def height(a, b):  # of the strokes between columns a and b: a span is pictured at the scale of the ink
-        # around it, so that a piece (a 5's bar, the tail of a 2) looks as small as it is
-        a, b = max(a, 0), min(b, width)
-        return bottom[a:b].max() - top[a:b].min()
-
     spans, pictures = [], []
     for i, a in enumerate(bounds):
         for b in bounds[i + 1:]:
@@ -164,7 +155,7 @@ def possible_parts(ink, strongest, mark):
                 break
             if (b - a >= NARROWEST * unit or whole) and strokes[:, a:b].any():
                 spans.append((a, b))
-                pictures.append(di.fit_in_field(strokes[:, a:b], side=height(a - unit // 2, b + unit // 2)))
+                pictures.append(di.fit_in_field(strokes[:, a:b]))
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
 
