@@ -240,8 +240,9 @@ def digit_strokes(ink, strongest):
 
 def soft_crop(ink, strongest, strokes, faint=False):
     """The box of `strokes` in the ink map: the ink near them (soft edges kept) rescaled to 0-1, all else 0.
-    With `faint`, also the fainter ink joined to them (LINE_LEVEL and up): a thin stretch of a stroke, at
-    least half as faint as the strongest ink, that leaves the digit broken without it."""
+    With `faint`, also the fainter ink joined to them (a quarter of the strongest, LINE_LEVEL, and up): a
+    thin stretch of a stroke, which leaves the digit broken without it (a number's digits, drawn small and
+    anti-aliased, have such stretches)."""
     rows, cols = np.nonzero(strokes)
     box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
     ink, strokes = ink[box], strokes[box]

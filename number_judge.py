@@ -80,10 +80,10 @@ def training_spans(images, labels, count, rng):
     return torch.from_numpy(pictures[keep]), torch.from_numpy(classes[keep]).long()
 
 
-def train(pictures, classes, epochs, seed, batch=256, lr=3e-3):
+def train(pictures, classes, epochs, seed, width=8, batch=256, lr=3e-3):
     """A Net of eleven classes trained on the spans (AdamW, one-cycle learning rate, fp32)."""
     torch.manual_seed(seed)
-    judge = Net(classes=number_image.NOT_ONE_DIGIT + 1)
+    judge = Net(width=width, classes=number_image.NOT_ONE_DIGIT + 1)
     optimizer = torch.optim.AdamW(judge.parameters(), lr=lr, weight_decay=1e-4)
     steps = len(pictures) // batch
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=epochs * steps)
@@ -106,6 +106,7 @@ def main():
     parser.add_argument("--numbers", type=int, default=4000, help="numbers to take spans from (default: 4000)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=8, help="the judge's Net's width (default: 8, the digit model's)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="number_judge.pt")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -123,7 +124,7 @@ def main():
     pictures, classes = training_spans(images, labels, args.numbers, np.random.default_rng(args.seed))
     held = len(pictures) // 50  # a fiftieth held back, to say how well the judge learned
     print(f"{len(pictures)} spans, {int((classes != number_image.NOT_ONE_DIGIT).sum())} of them one digit", flush=True)
-    judge = train(pictures[held:], classes[held:], args.epochs, args.seed)
+    judge = train(pictures[held:], classes[held:], args.epochs, args.seed, args.width)
     with torch.no_grad():
         said = judge(data.normalize(pictures[:held]).unsqueeze(1)).argmax(1)
     one_or_not = (said == number_image.NOT_ONE_DIGIT) == (classes[:held] == number_image.NOT_ONE_DIGIT)

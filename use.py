@@ -199,7 +199,10 @@ class DigitOfNumber(NamedTuple):
 @functools.cache
 def number_judge(device):
     """The number reader's judge (number_judge.py), loaded once."""
-    return load_trained_model(JUDGE_WEIGHTS, device, classes=number_image.NOT_ONE_DIGIT + 1)
+    try:
+        return load_trained_model(shown_path(JUDGE_WEIGHTS), device, classes=number_image.NOT_ONE_DIGIT + 1)
+    except UsageError as error:
+        raise UsageError(f"{error} (the number reader's judge: `python number_judge.py` makes it again)") from None
 
 
 def digits_of_mark(model, judge, ink, strongest, mark, device):

@@ -270,3 +270,19 @@ def test_number_judge_py_trains_a_judge_that_loads_with_its_checksum(mnist_dir, 
     judge = use.load_trained_model(out, CPU, classes=11)  # checks the recorded SHA-256 too
     assert judge.classifier.out_channels == 11
     assert (tmp_path / "judge.pt.sha256").read_text().split() == [runs.file_sha256(out), "judge.pt"]
+
+
+def test_without_the_judge_a_number_is_refused_in_one_line_and_a_digit_still_read(test_set, tmp_path, monkeypatch,
+                                                                                   capsys):
+    picture, _ = written_number(test_set, [5, 6, 7, 8])
+    picture.save(tmp_path / "year.png")
+    monkeypatch.setattr(use, "JUDGE_WEIGHTS", tmp_path / "number_judge.pt")  # not there
+    use.number_judge.cache_clear()
+    try:
+        assert mnist_99_4.main(["predict", "--number", str(tmp_path / "year.png")]) == 2
+        assert re.fullmatch(r"error: .*number_judge\.pt: no such checkpoint file \(the number reader's judge: "
+                            r"`python number_judge\.py` makes it again\)\n", capsys.readouterr().err)
+        assert mnist_99_4.main(["predict", str(tmp_path / "year.png")]) == 0  # one digit needs no judge
+        assert re.fullmatch(r".*year\.png: \d \(unsure: \d+\.\d%, other marks beside it\)\n", capsys.readouterr().out)
+    finally:
+        use.number_judge.cache_clear()
