@@ -76,6 +76,16 @@ MUTANTS = [
      'loss_ax.plot(epochs, [row["train_loss"] for row in history]'),
     ("the confusion figure writes its counts transposed", "plots.py",
      "ax.text(predicted, true, str(count)", "ax.text(true, predicted, str(count)"),
+    ("a number's cuts keep the spans least likely to be digits", "number_image.py",
+     "best[a][0] + score > best[b][0]", "best[a][0] + score < best[b][0]"),
+    ("the judge's verdict is read off the wrong class", "use.py",
+     "judged[:, number_image.NOT_ONE_DIGIT]", "judged[:, 0]"),
+    ("a mark is only offered whole", "number_image.py",
+     "            if (b - a >= NARROWEST * unit or whole)", "            if whole"),
+    ("a number's faint stretches are dropped", "digit_image.py",
+     "    if faint:\n", "    if False:\n"),
+    ("the judge learns pieces of a digit as the digit", "number_judge.py",
+     "            elif share < NOT_ONE[0]", "            elif share < 0"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 
