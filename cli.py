@@ -3,6 +3,7 @@ one in a single line, and the checks of the flags' values. Any module may import
 nothing of the project's."""
 import argparse
 import difflib
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -14,6 +15,22 @@ def no_such_command(name, commands):
     nearest = difflib.get_close_matches(name, commands, n=1)
     return UsageError(f"no command {name!r}" + (f"; did you mean {nearest[0]}?" if nearest else
                                                 f": the commands are {', '.join(commands)}"))
+
+
+def set_bounds(module, assignments):
+    """A research script's `--set NAME=VALUE`s: another value for some of `module`'s bounds (its upper-case
+    constants), each of its bound's own type (a tuple's as numbers with commas). UsageError for a name
+    the module has no bound of, or a value that is not one."""
+    for assignment in assignments:
+        name, _, value = assignment.partition("=")
+        bound = getattr(module, name, None) if name.isupper() else None
+        if bound is None:
+            raise UsageError(f"--set {assignment}: {Path(module.__file__).name} has no bound {name}")
+        try:
+            value = tuple(map(float, value.split(","))) if isinstance(bound, tuple) else type(bound)(value)
+        except ValueError:
+            raise UsageError(f"--set {assignment}: not a value of {name}, which is {bound!r}") from None
+        setattr(module, name, value)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -11,6 +11,7 @@ of any other's is that digit; one holding little of any digit, or much of two, i
 spans in between are left out. The test digits, which the benchmark's numbers are made of, are never used.
 """
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import cli
 import data
 import digit_image
 import number_image
@@ -112,11 +114,10 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="another value of one of the bounds above, e.g. --set ONE_DIGIT=0.9,0.1 (to try)")
     args = parser.parse_args()
-    for assignment in args.set:
-        name, value = assignment.split("=")
-        if not isinstance(globals().get(name), tuple):
-            parser.error(f"--set {assignment}: number_judge.py has no bound {name}")
-        globals()[name] = tuple(float(v) for v in value.split(","))
+    try:
+        cli.set_bounds(sys.modules[__name__], args.set)
+    except cli.UsageError as error:
+        parser.error(str(error))
     torch.set_num_threads(2)
     started = time.perf_counter()
     data.prepare_mnist(args.data_dir)

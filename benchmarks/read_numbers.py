@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import cli  # noqa: E402
 import data  # noqa: E402
 import number_image  # noqa: E402
 import runs  # noqa: E402
@@ -108,11 +109,10 @@ def main():
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="try another value of one of number_image.py's bounds (on the dev seed)")
     args = parser.parse_args()
-    for assignment in args.set:
-        name, value = assignment.split("=")
-        if not hasattr(number_image, name):
-            sys.exit(f"error: --set {assignment}: number_image.py has no {name}")
-        setattr(number_image, name, type(getattr(number_image, name))(value))
+    try:
+        cli.set_bounds(number_image, args.set)
+    except cli.UsageError as error:
+        parser.error(str(error))
     torch.set_num_threads(2)
     commit = runs.git_commit()
     data.prepare_mnist(args.data_dir)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import cli
 import distill
 import mnist_99_4
 import use
@@ -479,3 +480,17 @@ def test_seeds_at_a_commit_runs_the_research_program_as_it_was_there_and_records
         seeds("--commit", commits[0], "--precision", precision)
         assert json.loads((repo / "results" / "seeds.json").read_text())["precision"] == precision
     assert len(git("worktree", "list").splitlines()) == 1  # the commit's checkout is gone
+
+
+def test_set_bounds_gives_a_research_scripts_bounds_values_of_their_own_type(tmp_path):
+    import types
+
+    module = types.ModuleType("bounds")
+    module.__file__ = str(tmp_path / "bounds.py")
+    module.WIDTH, module.STEPS, module.SHARE, module.lowercase = 1.5, 3, (0.85, 0.15), 2.0
+    cli.set_bounds(module, ["WIDTH=0.2", "STEPS=5", "SHARE=0.9,0.1"])
+    assert (module.WIDTH, module.STEPS, module.SHARE) == (0.2, 5, (0.9, 0.1))
+    with pytest.raises(cli.UsageError, match=r"^--set lowercase=1: bounds\.py has no bound lowercase$"):
+        cli.set_bounds(module, ["lowercase=1"])
+    with pytest.raises(cli.UsageError, match=r"^--set STEPS=2\.5: not a value of STEPS, which is 5$"):
+        cli.set_bounds(module, ["STEPS=2.5"])
