@@ -85,6 +85,16 @@ def number_marks(ink):
     return marks, strongest
 
 
+def marks_of(image, ink=None):
+    """A picture's ink map (of its working copy, digit_image.ink_map), the number's marks in it, their
+    strongest ink, and the picture's pixels per pixel of the working copy (a mark's box times this is in
+    the picture's own pixels)."""
+    work = di.working_copy(image)
+    ink_map = di.ink_map(work, ink)
+    marks, strongest = number_marks(ink_map)
+    return ink_map, marks, strongest, image.width / work.width
+
+
 def joined_pieces(marks):
     """Marks much shorter than the line (a 5's bar, a broken stroke) joined to the nearer neighbour."""
     height = line_height(marks) if marks else 0

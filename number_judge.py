@@ -22,7 +22,6 @@ from PIL import Image
 
 import cli
 import data
-import digit_image
 import number_image
 import runs
 from digit_pictures import number_ink
@@ -37,12 +36,9 @@ def labelled_spans(digits, labels, rng, gap_kind):
     """The spans the reader would consider in one number of these digits: (pictures, classes), each class
     a digit or NOT_ONE_DIGIT."""
     ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True)
-    image = Image.fromarray(((1 - ink) * 255).astype(np.uint8))
-    work = digit_image.working_copy(image)
-    ink_map = digit_image.ink_map(work)
-    marks, strongest = number_image.number_marks(ink_map)
-    scale = image.width / work.width
+    ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
     ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
+    ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes = [], []
     for mark in marks:
         parts = number_image.possible_parts(ink_map, strongest, mark)
@@ -50,8 +46,8 @@ def labelled_spans(digits, labels, rng, gap_kind):
             first = int((mark.box[0] + a / parts.scale) * scale)
             last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))
             inside = ink_per_column[:, first:last].sum(axis=1)
-            main = int(np.argmax(inside / ink_per_column.sum(axis=1)))  # the digit most of whose ink is inside
-            share = inside[main] / ink_per_column[main].sum()
+            main = int(np.argmax(inside / ink_of_digit))  # the digit most of whose ink is inside
+            share = inside[main] / ink_of_digit[main]
             others = (inside.sum() - inside[main]) / max(inside[main], 1)  # other digits' ink, to this one's
             if share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
                 classes.append(int(labels[main]))

@@ -229,11 +229,7 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     (by default the shipped one). Raises what read_picture raises, and number_image.NumberError for a
     picture of too many marks to be a number."""
     judge = judge if judge is not None else number_judge(device)
-    image = digit_image.open_picture(source, max_pixels)
-    work = digit_image.working_copy(image)
-    ink_strength = digit_image.ink_map(work, ink)
-    marks, strongest = number_image.number_marks(ink_strength)
-    scale = image.width / work.width
+    ink_strength, marks, strongest, scale = number_image.marks_of(digit_image.open_picture(source, max_pixels), ink)
     digits = []
     for mark in marks:
         for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
