@@ -157,15 +157,9 @@ def possible_parts(ink, strongest, mark):
     edge = NARROWEST * unit / 2
     bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
                                   if edge <= c <= width - edge})
-    spans, pictures = [], []
-    for i, a in enumerate(bounds):
-        for b in bounds[i + 1:]:
-            whole = a == 0 and b == width
-            if b - a > WIDEST_PART * unit and not whole:
-                break
-            if (b - a >= NARROWEST * unit or whole) and strokes[:, a:b].any():
-                spans.append((a, b))
-                pictures.append(di.fit_in_field(strokes[:, a:b]))
+    spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
+             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit)]  # whole, however wide
+    pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
 
