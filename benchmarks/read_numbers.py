@@ -34,7 +34,7 @@ import runs  # noqa: E402
 import use  # noqa: E402
 from digit_pictures import as_jpeg, number_set  # noqa: E402
 
-HELD_OUT_SEED = 2029  # read once, after the judge was chosen on seeds 1 and 3
+HELD_OUT_SEED = 2030  # read once, after round 4's choice on seeds 1 and 3 (2029 was read after round 1's)
 KINDS = [("separated", (4, 4), False), ("touching", (4, 4), False), ("overlapping", (4, 4), False),
          ("separated", (4, 4), True), ("separated", (2, 8), False), ("touching", (2, 8), False),
          ("overlapping", (2, 8), False)]
