@@ -428,10 +428,10 @@ def non_digit_set(count, seed):
 GAPS = {"separated": (2, 8), "touching": (0, 0), "overlapping": (-2, -1)}
 
 
-def number_ink(digits, rng, gap_kind, scale=4, each_digit=False):
+def number_ink(digits, rng, gap_kind, scale=4, each_digit=False, smooth=True):
     """MNIST digits (28x28 uint8 arrays) side by side as one ink map (0-1): gaps of `gap_kind`, each digit
     resized by up to 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6
-    degrees, enlarged `scale` times. With `each_digit`, also each digit's own ink map, placed the same way
+    degrees, enlarged `scale` times (pixel by pixel unless `smooth`, as a small picture zoomed). With `each_digit`, also each digit's own ink map, placed the same way
     (where each digit lies, for labelling the pieces of the number)."""
     low, high = GAPS[gap_kind]
     height = 40
@@ -453,7 +453,8 @@ def number_ink(digits, rng, gap_kind, scale=4, each_digit=False):
             ink = np.asarray(crop, dtype=np.float32)[max(-top, 0):][:region.shape[0], :region.shape[1]] / 255
             np.maximum(region, ink, out=region)
         picture = Image.fromarray(line).rotate(angle, resample=Image.BILINEAR, expand=True)
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.BILINEAR)
+        picture = picture.resize((picture.width * scale, picture.height * scale),
+                                 Image.BILINEAR if smooth else Image.NEAREST)
         return np.pad(np.clip(np.asarray(picture, dtype=np.float32), 0, 1), scale * 6)  # a margin of paper
 
     if not each_digit:
@@ -461,13 +462,14 @@ def number_ink(digits, rng, gap_kind, scale=4, each_digit=False):
     return line_of(pieces), [line_of([piece]) for piece in pieces]
 
 
-def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=False):
-    """`count` numbers of `lengths[0]`-`lengths[1]` real MNIST test digits: (PIL image, the number as a string)."""
+def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=False, smooth=True):
+    """`count` numbers of `lengths[0]`-`lengths[1]` real MNIST test digits: (PIL image, the number as a string);
+    enlarged pixel by pixel unless `smooth` (number_ink)."""
     rng = np.random.default_rng(seed)
     numbers = []
     for _ in range(count):
         picks = rng.choice(len(images), size=int(rng.integers(lengths[0], lengths[1] + 1)), replace=False)
-        ink = number_ink([np.asarray(images[i]) for i in picks], rng, gap_kind)
+        ink = number_ink([np.asarray(images[i]) for i in picks], rng, gap_kind, smooth=smooth)
         if photo:
             image = as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=float(rng.choice([0, 0.5, 1.0])))
         else:

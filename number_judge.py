@@ -6,9 +6,9 @@ The digit model is sure of what it reads even when a span is half a digit (a 0's
 two digits squeezed together (a 4 and a 1 are a 4), so it cannot choose where touching digits meet.
 The judge is the same small Net with an eleventh class, "not one digit", trained on the spans the reader
 itself considers (number_image.possible_parts) in numbers of MNIST *training* digits, written separated,
-touching and overlapping (digit_pictures.number_ink): a span holding most of one digit's ink and little
-of any other's is that digit; one holding little of any digit, or much of two, is not one digit; the
-spans in between are left out. The test digits, which the benchmark's numbers are made of, are never used.
+touching and overlapping, enlarged smoothly or pixel by pixel (digit_pictures.number_ink): a span
+holding most of one digit's ink and little of any other's is that digit; one holding little of any
+digit, or much of two, is not one digit; the spans in between are left out. The test digits, which the benchmark's numbers are made of, are never used.
 """
 import argparse
 import sys
@@ -30,12 +30,13 @@ from model import Net
 ONE_DIGIT = (0.85, 0.15)  # a span with at least this share of one digit's ink, and other ink up to this share of it
 NOT_ONE = (0.6, 0.35)     # a span with less than this share of any digit's ink, or more other ink than this
 GAP_KINDS = ("separated", "touching", "overlapping")
+BLOCKY_SHARE = 0.5        # of the numbers, enlarged pixel by pixel (a small picture zoomed), not smoothly
 
 
-def labelled_spans(digits, labels, rng, gap_kind):
-    """The spans the reader would consider in one number of these digits: (pictures, classes), each class
-    a digit or NOT_ONE_DIGIT."""
-    ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True)
+def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
+    """The spans the reader would consider in one number of these digits, enlarged smoothly or pixel by
+    pixel: (pictures, classes), each class a digit or NOT_ONE_DIGIT."""
+    ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True, smooth=smooth)
     ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
     ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
     ink_of_digit = ink_per_column.sum(axis=1)
@@ -60,13 +61,14 @@ def labelled_spans(digits, labels, rng, gap_kind):
 
 
 def training_spans(images, labels, count, rng):
-    """The labelled spans of `count` numbers of 2-5 digits, a third of each gap kind; as many spans that
-    are not one digit as three times those that are."""
+    """The labelled spans of `count` numbers of 2-5 digits, a third of each gap kind, BLOCKY_SHARE of them
+    enlarged pixel by pixel; as many spans that are not one digit as three times those that are."""
     pictures, classes = [], []
     for i in range(count):
         picks = rng.choice(len(images), size=int(rng.integers(2, 6)), replace=False)
         try:
-            spans, span_classes = labelled_spans(images[picks], labels[picks], rng, GAP_KINDS[i % 3])
+            spans, span_classes = labelled_spans(images[picks], labels[picks], rng, GAP_KINDS[i % 3],
+                                                 smooth=i % 10 >= 10 * BLOCKY_SHARE)
         except ValueError:  # a number too faint to find
             continue
         pictures += spans
