@@ -81,11 +81,15 @@ MUTANTS = [
     ("the judge's verdict is read off the wrong class", "use.py",
      "judged[:, number_image.NOT_ONE_DIGIT]", "judged[:, 0]"),
     ("a mark is only offered whole", "number_image.py",
-     "            if (b - a >= NARROWEST * unit or whole)", "            if whole"),
+     "((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit)]",
+     "((a, b) == (0, width))]"),
     ("a number's faint stretches are dropped", "digit_image.py",
      "    if faint:\n", "    if False:\n"),
     ("the judge learns pieces of a digit as the digit", "number_judge.py",
      "            elif share < NOT_ONE[0]", "            elif share < 0"),
+    ("a mark wider than the widest span is not offered whole", "number_image.py",
+     "((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit)]",
+     "(NARROWEST * unit <= b - a <= WIDEST_PART * unit)]"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 

@@ -240,6 +240,25 @@ def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path,
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'number.png'}: {number} (")
 
 
+@pytest.mark.parametrize("index", [0, 1, 3])  # a 7, a 2 and a 0
+def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, tmp_path, capsys, index):
+    """A digit nearly three times as wide as it is tall (wider than any span the judge is asked about
+    inside a mark) is still offered whole, and read as the one digit it is, not cut in two."""
+    import number_image
+
+    images, labels = test_set
+    flat = Image.fromarray(255 - images[index].numpy()).resize((28 * 8, 28 * 3), Image.BILINEAR)
+    picture = Image.new("L", (flat.width + 40, flat.height + 40), 255)
+    picture.paste(flat, (20, 20))
+    ink, marks, strongest, _ = number_image.marks_of(picture)
+    parts = number_image.possible_parts(ink, strongest, marks[0])
+    _, _, width, height = marks[0].box
+    assert len(marks) == 1 and width > number_image.WIDEST_PART * height and (0, parts.width) in parts.spans
+    picture.save(tmp_path / "flat.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "flat.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'flat.png'}: {int(labels[index])} (")
+
+
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
     assert mnist_99_4.main(["evaluate", "--checkpoint", str(use.JUDGE_WEIGHTS)]) == 2
     assert "a Net of 11 classes, not 10 (the number reader's judge, not a digit model)" in capsys.readouterr().err
