@@ -147,7 +147,9 @@ def possible_parts(ink, strongest, mark):
 
     The mark's strokes are evened once, on a grid where its height is a digit's box; a span starts and
     ends at a multiple of CUT_STEP of that height or at a column of least ink (where digits that touch
-    meet), and is NARROWEST to WIDEST_PART heights wide. The whole mark is always a span.
+    meet), and is NARROWEST to WIDEST_PART heights wide; its ink is at least PIECE_HEIGHT as tall as the
+    ink within half a height either side (a 1's long flag alone is part of a digit, as a short piece is
+    between marks). The whole mark is always a span.
     """
     crop = di.soft_crop(ink, strongest, mark.mask, faint=True)
     strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
@@ -157,10 +159,20 @@ def possible_parts(ink, strongest, mark):
     edge = NARROWEST * unit / 2
     bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
                                   if edge <= c <= width - edge})
+
+    def tall_enough(a, b):
+        return ink_height(strokes[:, a:b]) >= PIECE_HEIGHT * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
+
     spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
-             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit)]  # whole, however wide
+             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]
     pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
+
+
+def ink_height(strokes):
+    """How many rows lie between the top and the bottom of these strokes' ink."""
+    rows = np.flatnonzero(strokes.any(axis=1))
+    return rows[-1] - rows[0] + 1
 
 
 def likeliest_cuts(parts, one_digit):
