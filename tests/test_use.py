@@ -259,6 +259,26 @@ def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, t
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'flat.png'}: {int(labels[index])} (")
 
 
+@pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, in pixels
+def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, pen):
+    """1971 with its 1s written as much of Europe writes them, a long flag from the top: the flag alone
+    is a slanted 1 to the judge, but it is a piece of the digit, not a digit of its own."""
+    from digit_pictures import arc, pen_ink
+
+    flagged_one = [[(0.25, 0.35), (0.6, 0.0), (0.6, 1.0)]]
+    nine = [arc(0.5, 0.25, 0.25, 0.25, 0, 360) + [(0.75, 0.25), (0.65, 1.0)]]
+    seven = [[(0.15, 0.05), (0.85, 0.05), (0.4, 1.0)], [(0.3, 0.5), (0.75, 0.5)]]
+    segments = []
+    for k, digit in enumerate([flagged_one, nine, seven, flagged_one]):
+        for stroke in digit:  # each digit 220 by 300 pixels, 260 apart
+            points = [(150 + 260 * k + 220 * x, 100 + 300 * y) for x, y in stroke]
+            segments += list(zip(points, points[1:]))
+    ink = pen_ink(segments, (1300, 500), pen)
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "1971.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "1971.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / '1971.png'}: 1971 (")
+
+
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
     assert mnist_99_4.main(["evaluate", "--checkpoint", str(use.JUDGE_WEIGHTS)]) == 2
     assert "a Net of 11 classes, not 10 (the number reader's judge, not a digit model)" in capsys.readouterr().err
