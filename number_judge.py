@@ -1,6 +1,6 @@
 """Train the number reader's judge: a Net that tells whether a span of a written number is one whole digit.
 
-    python number_judge.py          # writes number_judge.pt and its .sha256 (about 7 minutes on 2 cores)
+    python number_judge.py          # writes number_judge.pt and its .sha256 (about 5 minutes on 2 cores)
 
 The digit model is sure of what it reads even when a span is half a digit (a 0's halves are two 1s) or
 two digits squeezed together (a 4 and a 1 are a 4), so it cannot choose where touching digits meet.
@@ -8,9 +8,7 @@ The judge is the same small Net with an eleventh class, "not one digit", trained
 itself considers (number_image.possible_parts) in numbers of MNIST *training* digits, written separated,
 touching and overlapping, enlarged smoothly or pixel by pixel (digit_pictures.number_ink): a span
 holding most of one digit's ink and little of any other's is that digit; one holding little of any
-digit, or much of two, or most of a second digit however small (a 1 across a 4's edge), is not one
-digit; the spans in between are left out. The test digits, which the benchmark's numbers are made of,
-are never used.
+digit, or much of two, is not one digit; the spans in between are left out. The test digits, which the benchmark's numbers are made of, are never used.
 """
 import argparse
 import sys
@@ -31,7 +29,6 @@ from model import Net
 
 ONE_DIGIT = (0.85, 0.15)  # a span with at least this share of one digit's ink, and other ink up to this share of it
 NOT_ONE = (0.6, 0.35)     # a span with less than this share of any digit's ink, or more other ink than this
-SECOND_DIGIT = 0.5        # a span with this share of a second digit's ink, however little that is (a 1), is two
 GAP_KINDS = ("separated", "touching", "overlapping")
 BLOCKY_SHARE = 0.5        # of the numbers, enlarged pixel by pixel (a small picture zoomed), not smoothly
 
@@ -50,13 +47,12 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
             first = int((mark.box[0] + a / parts.scale) * scale)
             last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))
             inside = ink_per_column[:, first:last].sum(axis=1)
-            shares = inside / ink_of_digit
-            main = int(np.argmax(shares))  # the digit most of whose ink is inside
-            share, second = shares[main], np.max(np.delete(shares, main), initial=0)
+            main = int(np.argmax(inside / ink_of_digit))  # the digit most of whose ink is inside
+            share = inside[main] / ink_of_digit[main]
             others = (inside.sum() - inside[main]) / max(inside[main], 1)  # other digits' ink, to this one's
-            if share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1] and second < SECOND_DIGIT:
+            if share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
                 classes.append(int(labels[main]))
-            elif share < NOT_ONE[0] or others > NOT_ONE[1] or second >= SECOND_DIGIT:
+            elif share < NOT_ONE[0] or others > NOT_ONE[1]:
                 classes.append(number_image.NOT_ONE_DIGIT)
             else:
                 continue  # neither clearly one digit nor clearly not
