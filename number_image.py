@@ -142,14 +142,14 @@ class Parts(NamedTuple):
     scale: float      # fine-grid columns per column of the working copy
 
 
-def possible_parts(ink, strongest, mark):
+def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
     """Every span of `mark` that might be one digit, each with the picture the judge reads.
 
     The mark's strokes are evened once, on a grid where its height is a digit's box; a span starts and
     ends at a multiple of CUT_STEP of that height or at a column of least ink (where digits that touch
-    meet), and is NARROWEST to WIDEST_PART heights wide; its ink is at least PIECE_HEIGHT as tall as the
-    ink within half a height either side (a 1's long flag alone is part of a digit, as a short piece is
-    between marks). The whole mark is always a span.
+    meet), and is NARROWEST to WIDEST_PART heights wide; its ink is at least `shortest` as tall as the
+    ink within half a height either side (a 1's long flag alone is part of a digit, as a piece under
+    PIECE_HEIGHT is between marks). The whole mark is always a span.
     """
     crop = di.soft_crop(ink, strongest, mark.mask, faint=True)
     strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
@@ -161,7 +161,7 @@ def possible_parts(ink, strongest, mark):
                                   if edge <= c <= width - edge})
 
     def tall_enough(a, b):
-        return ink_height(strokes[:, a:b]) >= PIECE_HEIGHT * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
+        return ink_height(strokes[:, a:b]) >= shortest * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
 
     spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
              ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]

@@ -1,14 +1,15 @@
 """Train the number reader's judge: a Net that tells whether a span of a written number is one whole digit.
 
-    python number_judge.py          # writes number_judge.pt and its .sha256 (about 5 minutes on 2 cores)
+    python number_judge.py          # writes number_judge.pt and its .sha256 (about 7 minutes on 2 cores)
 
 The digit model is sure of what it reads even when a span is half a digit (a 0's halves are two 1s) or
 two digits squeezed together (a 4 and a 1 are a 4), so it cannot choose where touching digits meet.
 The judge is the same small Net with an eleventh class, "not one digit", trained on the spans the reader
-itself considers (number_image.possible_parts) in numbers of MNIST *training* digits, written separated,
-touching and overlapping, enlarged smoothly or pixel by pixel (digit_pictures.number_ink): a span
-holding most of one digit's ink and little of any other's is that digit; one holding little of any
-digit, or much of two, is not one digit; the spans in between are left out. The test digits, which the benchmark's numbers are made of, are never used.
+itself considers (number_image.possible_parts, and the short ones it leaves out) in numbers of MNIST
+*training* digits, written separated, touching and overlapping, enlarged smoothly or pixel by pixel
+(digit_pictures.number_ink): a span holding most of one digit's ink and little of any other's is that
+digit; one holding little of any digit, or much of two, is not one digit; the spans in between are
+left out. The test digits, which the benchmark's numbers are made of, are never used.
 """
 import argparse
 import sys
@@ -42,7 +43,7 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
     ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes = [], []
     for mark in marks:
-        parts = number_image.possible_parts(ink_map, strongest, mark)
+        parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0)  # short spans too, as pieces
         for (a, b), picture in zip(parts.spans, parts.pictures):
             first = int((mark.box[0] + a / parts.scale) * scale)
             last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))
