@@ -431,8 +431,9 @@ GAPS = {"separated": (2, 8), "touching": (0, 0), "overlapping": (-2, -1)}
 def number_ink(digits, rng, gap_kind, scale=4, each_digit=False, smooth=True):
     """MNIST digits (28x28 uint8 arrays) side by side as one ink map (0-1): gaps of `gap_kind`, each digit
     resized by up to 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6
-    degrees, enlarged `scale` times (pixel by pixel unless `smooth`, as a small picture zoomed). With `each_digit`, also each digit's own ink map, placed the same way
-    (where each digit lies, for labelling the pieces of the number)."""
+    degrees, enlarged `scale` times (pixel by pixel unless `smooth`, as a small picture zoomed). With
+    `each_digit`, also each digit's own ink map, placed the same way (where each digit lies, for labelling
+    the pieces of the number)."""
     low, high = GAPS[gap_kind]
     height = 40
     pieces, cursor = [], 0

@@ -91,7 +91,8 @@ MUTANTS = [
      "((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit)]",
      "(NARROWEST * unit <= b - a <= WIDEST_PART * unit)]"),
     ("a span as short as a 1's flag is offered as a digit", "number_image.py",
-     "        return ink_height(strokes[:, a:b]) >= shortest", "        return True or ink_height(strokes[:, a:b]) >= shortest"),
+     "        return ink_height(strokes[:, a:b]) >= shortest",
+     "        return True or ink_height(strokes[:, a:b]) >= shortest"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 
