@@ -103,3 +103,15 @@ def test_a_dry_run_repeats_the_one_recorded_beside_the_seed_tables(tmp_path, mni
     for now, then in zip(again["history"], recorded["history"], strict=True):
         for key in ("train_loss", "test_loss"):
             assert now[key] == pytest.approx(then[key], rel=1e-5), f"epoch {now['epoch']}'s {key} moved"
+
+
+def test_every_mutant_names_a_line_that_is_once_in_its_file():
+    """benchmarks/mutants.py's mutants follow the code: a line changed since would make a mutant that no
+    longer mutates anything (it stops there with "update the mutant")."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutants", ROOT / "benchmarks" / "mutants.py")
+    mutants = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutants)
+    stale = [bug for bug, name, original, _ in mutants.MUTANTS if (ROOT / name).read_text().count(original) != 1]
+    assert not stale, stale
