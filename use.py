@@ -197,10 +197,10 @@ class DigitOfNumber(NamedTuple):
 
 
 @functools.cache
-def number_judge(device):
-    """The number reader's judge (number_judge.py), loaded once."""
+def number_judge(device, path=None):
+    """The number reader's judge (number_judge.py), the shipped one or that of `path`, loaded once."""
     try:
-        return load_trained_model(shown_path(JUDGE_WEIGHTS), device, classes=number_image.NOT_ONE_DIGIT + 1)
+        return load_trained_model(shown_path(path or JUDGE_WEIGHTS), device, classes=number_image.NOT_ONE_DIGIT + 1)
     except UsageError as error:
         raise UsageError(f"{error} (the number reader's judge: `python number_judge.py` makes it again)") from None
 

@@ -120,7 +120,7 @@ def main():
     data.prepare_mnist(args.data_dir)
     images, labels = (t.numpy() for t in data.load_mnist(args.data_dir, train=False))
     model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
-    judge = use.load_trained_model(args.judge, torch.device("cpu"), classes=number_image.NOT_ONE_DIGIT + 1)
+    judge = use.number_judge(torch.device("cpu"), args.judge)
     rows, failures = [], []
     for k, (kind, lengths, look) in enumerate(KINDS):
         numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths,
