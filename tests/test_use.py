@@ -217,9 +217,9 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     import number_image
 
     parts = number_image.Parts(spans=[(0, 30), (0, 15), (15, 30), (0, 10), (10, 30)], pictures=None, width=30,
-                               scale=2.0)
+                               scale=2.0, seams=None, rows=None)
     likely = np.log([0.2, 0.9, 0.9, 0.95, 0.1])
-    assert number_image.likeliest_cuts(parts, likely) == [8]  # column 15 of the fine grid, 7.5 of the mark
+    assert number_image.likeliest_cuts(parts, likely) == [15]  # the place at column 15 of the fine grid
     assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == []
     # No path across the mark: it stays whole.
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
