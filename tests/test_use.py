@@ -225,6 +225,20 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
 
 
+def test_a_seam_passes_between_strokes_that_lean_into_each_others_columns():
+    """Two strokes leaning the same way, side by side on a digit's fine grid: the column between them
+    crosses both, but the seam started there passes between them; on empty paper it stays a column."""
+    import number_image
+
+    strokes = np.zeros((80, 60), dtype=bool)
+    for row in range(80):  # each stroke 6 columns thick, 20 columns further left at the bottom than the top
+        strokes[row, 25 - row // 4:31 - row // 4] = strokes[row, 37 - row // 4:43 - row // 4] = True
+    assert strokes[:25, 24].any() and strokes[50:, 24].any()  # column 24 cuts through both
+    [seam] = number_image.seams(strokes, [24], reach=16)
+    assert not strokes[np.arange(80), seam].any()
+    assert (number_image.seams(np.zeros_like(strokes), [24], reach=16) == 24).all()
+
+
 @pytest.mark.parametrize("gap_kind", ["touching", "overlapping"])
 def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path, capsys, gap_kind):
     """Four test digits written touching (or overlapping by a pixel or two): one mark, or a few, cut
