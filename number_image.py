@@ -8,7 +8,7 @@ prepares one digit.
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
 4. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
-   one digit, between seams that go round strokes where they can (`seams`), a small network (the judge, number_judge.py) gives each the probability that it is one
+   one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
    whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
    is sure of a 0's halves as two 1s, and of a 4 and a 1 squeezed together as a 4).
 
@@ -31,7 +31,6 @@ PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part o
 NARROWEST = 0.15
 WIDEST_PART = 1.4
 CUT_STEP = 0.1        # spans start and end at multiples of this, and at the columns of least ink
-SEAM_REACH = 0.2      # how far, in heights, a cut's seam may stray from its column to go round a stroke
 NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a digit, or more than one
 
 
@@ -122,109 +121,52 @@ def line_height(marks):
     return float(np.median([mark.box[3] for mark in marks]))
 
 
-def cut_at(mark, parts, cuts):
-    """`mark` cut along the seams of these places (possible_parts' bounds): for each part, its mark and the
-    region of the working copy it lies in (what else is there is another part's). None where a part holds
-    no ink."""
-    rows, columns = mark.mask.shape[0], np.arange(mark.mask.shape[1])
+def cut_at(mark, cuts):
+    """`mark` cut at these columns (from its left edge) into marks; None where a part holds no ink."""
+    x, width = mark.box[0], mark.box[2]
     pieces = []
-    for a, b in zip([0, *cuts], [*cuts, parts.width]):
-        region = ((columns >= seam_columns(mark, parts, a, rows)[:, None]) &
-                  (columns < seam_columns(mark, parts, b, rows)[:, None]))
-        if not (mark.mask & region).any():
+    for a, b in zip([0, *cuts], [*cuts, width]):
+        part = np.zeros_like(mark.mask)
+        part[:, x + a:x + b] = mark.mask[:, x + a:x + b]
+        if not part.any():
             return None
-        pieces.append((mark_of(mark.mask & region), region))
+        pieces.append(mark_of(part))
     return pieces
 
 
-def seam_columns(mark, parts, bound, rows):
-    """For each of the working copy's first `rows` rows, the first column right of the seam at `bound` (the
-    rows above and below the mark continue the seam's ends)."""
-    x, y, _, height = mark.box
-    fine_rows = np.clip(((np.arange(rows) - y + 0.5) * parts.rows / height).astype(int), 0, parts.rows - 1)
-    return x + np.round(parts.seams[bound][fine_rows] / parts.scale).astype(int)
-
-
 class Parts(NamedTuple):
-    """The ways a mark may be cut: each span (a, b) between the seams of two places it may be cut, as the
-    judge sees it."""
-    spans: list       # (a, b): the places, as columns of the fine grid where their seams start
+    """The ways a mark may be cut: each span (a, b) of columns of its strokes as the judge sees it."""
+    spans: list       # (first column, column after the last) on the fine grid
     pictures: np.ndarray  # (n, 28, 28) uint8: each span's strokes fitted in MNIST's field
     width: int        # the mark's width on the fine grid
     scale: float      # fine-grid columns per column of the working copy
-    seams: dict       # place -> the seam's column in each row of the fine grid
-    rows: int         # the fine grid's rows
 
 
 def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
     """Every span of `mark` that might be one digit, each with the picture the judge reads.
 
-    The mark's strokes are evened once, on a grid where its height is a digit's box. A place to cut is a
-    multiple of CUT_STEP of that height or a column of least ink (where digits that touch meet), and
-    the cut there follows its seam, round the strokes in its way. A span lies between two places
-    NARROWEST to WIDEST_PART heights apart; its ink is at least `shortest` as tall as the ink within half
-    a height either side (a 1's long flag alone is part of a digit, as a piece under PIECE_HEIGHT is
-    between marks). The whole mark is always a span.
+    The mark's strokes are evened once, on a grid where its height is a digit's box; a span starts and
+    ends at a multiple of CUT_STEP of that height or at a column of least ink (where digits that touch
+    meet), and is NARROWEST to WIDEST_PART heights wide; its ink is at least `shortest` as tall as the
+    ink within half a height either side (a 1's long flag alone is part of a digit, as a piece under
+    PIECE_HEIGHT is between marks). The whole mark is always a span.
     """
     crop = di.soft_crop(ink, strongest, mark.mask, faint=True)
     strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
-    unit, (rows, width) = di.DIGIT_BOX * di.STROKE_GRID, strokes.shape
+    unit, width = di.DIGIT_BOX * di.STROKE_GRID, strokes.shape[1]
     columns = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), di.STROKE_GRID)
     least_ink = [c for c in range(1, width - 1) if columns[c] <= columns[c - 1] and columns[c] <= columns[c + 1]]
     edge = NARROWEST * unit / 2
-    inner = sorted({c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink] if edge <= c <= width - edge})
-    seam_of = {0: np.zeros(rows, int), width: np.full(rows, width)}
-    for place, seam in zip(inner, seams(strokes, inner, round(SEAM_REACH * unit))):
-        if not any(np.array_equal(seam, other) for other in seam_of.values()):  # two places, one cut
-            seam_of[place] = seam
-    bounds = sorted(seam_of)
+    bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
+                                  if edge <= c <= width - edge})
 
-    def between(a, b):
-        """The strokes between the seams of places a and b."""
-        left, right = seam_of[a], seam_of[b]
-        first, last = left.min(), right.max()
-        inside = (np.arange(first, last) >= left[:, None]) & (np.arange(first, last) < right[:, None])
-        return strokes[:, first:last] & inside
+    def tall_enough(a, b):
+        return ink_height(strokes[:, a:b]) >= shortest * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
 
-    def tall_enough(span, a, b):
-        return ink_height(span) >= shortest * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
-
-    spans, pictures = [], []
-    for i, a in enumerate(bounds):
-        for b in bounds[i + 1:]:
-            whole = (a, b) == (0, width)
-            if whole or NARROWEST * unit <= b - a <= WIDEST_PART * unit:
-                span = between(a, b)
-                if span.any() and (whole or tall_enough(span, a, b)):
-                    spans.append((a, b))
-                    pictures.append(di.fit_in_field(span))
-    return Parts(spans, np.stack(pictures), width, width / mark.box[2], seam_of, rows)
-
-
-def seams(strokes, starts, reach):
-    """For each start column, the path from the top row of `strokes` to the bottom, a column a row, that
-    crosses the fewest stroke pixels within `reach` columns of its start (a straight column where nothing
-    is in the way: a tiny cost for straying breaks ties). Where digits lean into each other, it passes
-    between them and crosses only where they touch. An array of the paths' columns, (starts, rows)."""
-    rows, width = strokes.shape
-    offsets = np.arange(-reach, reach + 1)
-    columns = np.asarray(starts, dtype=int)[:, None] + offsets                  # (starts, offsets)
-    cost = strokes[:, np.clip(columns, 0, width - 1)].astype(float)     # (rows, starts, offsets)
-    cost += np.abs(offsets) * 0.5 / (rows * max(reach, 1))              # all the way off: half a pixel
-    cost[:, (columns < 1) | (columns >= width)] = np.inf                # a seam stays inside the mark
-    total, came_from = cost[0], np.zeros(cost.shape, dtype=np.int8)
-    for row in range(1, rows):  # the cheapest path to each offset: from the same one or a neighbour
-        options = np.stack([total, np.pad(total[:, :-1], ((0, 0), (1, 0)), constant_values=np.inf),
-                            np.pad(total[:, 1:], ((0, 0), (0, 1)), constant_values=np.inf)])
-        came_from[row] = options.argmin(axis=0)
-        total = options.min(axis=0) + cost[row]
-    step = np.array([0, -1, 1])  # where each option came from, as a change of offset
-    path = np.empty((len(starts), rows), dtype=int)
-    offset = total.argmin(axis=1)
-    for row in range(rows - 1, -1, -1):
-        path[:, row] = offset
-        offset = offset + step[came_from[row, np.arange(len(starts)), offset]]
-    return columns[np.arange(len(starts))[:, None], path]
+    spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
+             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]
+    pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
+    return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
 
 def ink_height(strokes):
@@ -234,9 +176,9 @@ def ink_height(strokes):
 
 
 def likeliest_cuts(parts, one_digit):
-    """The places (possible_parts' bounds) that cut the mark into the spans most likely each one digit: the
-    path through parts.spans with the highest sum of log `one_digit`, the judge's log-probability that a
-    span is one whole digit. A mark no path covers is not cut."""
+    """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
+    likely each one digit: the path through parts.spans with the highest sum of log `one_digit`, the
+    judge's log-probability that a span is one whole digit. A mark no path covers is not cut."""
     best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
     for (a, b), score in sorted(zip(parts.spans, one_digit), key=lambda item: item[0][1]):
         if a in best and (b not in best or best[a][0] + score > best[b][0]):
@@ -244,15 +186,12 @@ def likeliest_cuts(parts, one_digit):
     cuts, end = [], parts.width
     while end in best and best[end][1]:
         end = best[end][1]
-        cuts.append(end)
+        cuts.append(round(end / parts.scale))
     return sorted(cuts)
 
 
-def digit_picture(ink, strongest, mark, region=None):
-    """The Picture of one mark: its crop of the ink map (of the ink in `region` alone, a part cut from a
-    mark, where its neighbour's strokes are not its own), through digit_image's steps."""
-    if region is not None:
-        ink = np.where(region, ink, 0)
+def digit_picture(ink, strongest, mark):
+    """The Picture of one mark: its crop of the ink map, through digit_image's steps."""
     return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask, faint=True))
 
 

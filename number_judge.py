@@ -23,7 +23,6 @@ from PIL import Image
 
 import cli
 import data
-import digit_image as di
 import number_image
 import runs
 from digit_pictures import number_ink
@@ -39,21 +38,16 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
     """The spans the reader would consider in one number of these digits, enlarged smoothly or pixel by
     pixel: (pictures, classes), each class a digit or NOT_ONE_DIGIT."""
     ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True, smooth=smooth)
-    ink_map, marks, strongest, _ = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
-    rows, columns = ink_map.shape
-    # Each digit's ink on the working copy, counted along each row: the ink between two seams in a row is
-    # a difference of two of these.
-    digit_ink = np.stack([di.resized(layer, (columns, rows)) > 0.3 for layer in each_digit])
-    ink_along_rows = np.pad(np.cumsum(digit_ink, axis=2), ((0, 0), (0, 0), (1, 0)))
-    ink_of_digit = digit_ink.sum(axis=(1, 2))
+    ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
+    ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
+    ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes = [], []
     for mark in marks:
         parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0)  # short spans too, as pieces
         for (a, b), picture in zip(parts.spans, parts.pictures):
-            first, after = (np.clip(number_image.seam_columns(mark, parts, place, rows), 0, columns)
-                            for place in (a, b))
-            every_row = np.arange(rows)
-            inside = (ink_along_rows[:, every_row, after] - ink_along_rows[:, every_row, first]).clip(min=0).sum(axis=1)
+            first = int((mark.box[0] + a / parts.scale) * scale)
+            last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))
+            inside = ink_per_column[:, first:last].sum(axis=1)
             main = int(np.argmax(inside / ink_of_digit))  # the digit most of whose ink is inside
             share = inside[main] / ink_of_digit[main]
             others = (inside.sum() - inside[main]) / max(inside[main], 1)  # other digits' ink, to this one's

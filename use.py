@@ -211,11 +211,11 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
     parts = number_image.possible_parts(ink, strongest, mark)
     judged = predict_batches(judge, torch.from_numpy(parts.pictures), device)
     one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
-    cut = number_image.cut_at(mark, parts, number_image.likeliest_cuts(parts, one_digit.tolist())) or [(mark, None)]
+    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, one_digit.tolist())) or [mark]
     pictures = []
-    for part, region in cut:
+    for part in cut:
         try:
-            pictures.append((part, number_image.digit_picture(ink, strongest, part, region)))
+            pictures.append((part, number_image.digit_picture(ink, strongest, part)))
         except digit_image.NoDigitError:  # a part too faint to read
             pass
     if not pictures:
