@@ -32,6 +32,10 @@ NARROWEST = 0.15
 WIDEST_PART = 1.4
 CUT_STEP = 0.1        # spans start and end at multiples of this, and at the columns of least ink
 NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a digit, or more than one
+# A span's score: the judge's log-probability that it is one whole digit, plus this share of the digit
+# model's log-probability of the digit it reads there (a 4 with a 1 across its edge is one digit to the
+# judge, but a doubtful 4 to the model):
+SURE_WEIGHT = 0.0
 
 
 class NumberError(ValueError):
@@ -175,12 +179,12 @@ def ink_height(strokes):
     return rows[-1] - rows[0] + 1
 
 
-def likeliest_cuts(parts, one_digit):
+def likeliest_cuts(parts, scores):
     """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
-    likely each one digit: the path through parts.spans with the highest sum of log `one_digit`, the
-    judge's log-probability that a span is one whole digit. A mark no path covers is not cut."""
+    likely each one digit: the path through parts.spans with the highest sum of their scores (SURE_WEIGHT).
+    A mark no path covers is not cut."""
     best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
-    for (a, b), score in sorted(zip(parts.spans, one_digit), key=lambda item: item[0][1]):
+    for (a, b), score in sorted(zip(parts.spans, scores), key=lambda item: item[0][1]):
         if a in best and (b not in best or best[a][0] + score > best[b][0]):
             best[b] = (best[a][0] + score, a)
     cuts, end = [], parts.width

@@ -206,12 +206,15 @@ def number_judge(device, path=None):
 
 
 def digits_of_mark(model, judge, ink, strongest, mark, device):
-    """`mark` cut where the judge finds its spans likeliest each to be one digit (number_image.py), each
-    part read by the model: (mark, Picture, logits) for each digit."""
+    """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
+    (number_image.py), each part read by the model: (mark, Picture, logits) for each digit."""
     parts = number_image.possible_parts(ink, strongest, mark)
-    judged = predict_batches(judge, torch.from_numpy(parts.pictures), device)
+    spans = torch.from_numpy(parts.pictures)
+    judged = predict_batches(judge, spans, device)
     one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
-    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, one_digit.tolist())) or [mark]
+    # and how sure the model is of what it reads in each span (number_image.SURE_WEIGHT)
+    scores = one_digit + number_image.SURE_WEIGHT * predict_batches(model, spans, device).max(dim=1).values
+    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, scores.tolist())) or [mark]
     pictures = []
     for part in cut:
         try:
