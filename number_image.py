@@ -10,7 +10,8 @@ prepares one digit.
 4. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
    one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
    whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
-   is sure of a 0's halves as two 1s, and of a 4 and a 1 squeezed together as a 4).
+   is sure of a 0's halves as two 1s; the judge alone, of a 4 with a 1 across its edge as one digit,
+   which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 """
