@@ -94,6 +94,8 @@ MUTANTS = [
     ("a span as short as a 1's flag is offered as a digit", "number_image.py",
      "        return ink_height(strokes[:, a:b]) >= shortest",
      "        return True or ink_height(strokes[:, a:b]) >= shortest"),
+    ("the model's doubt is left out of a span's score", "use.py",
+     "one_digit + number_image.SURE_WEIGHT * predict_batches", "one_digit + 0 * predict_batches"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 

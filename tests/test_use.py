@@ -240,6 +240,21 @@ def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path,
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'number.png'}: {number} (")
 
 
+@pytest.mark.parametrize("picks", [[15, 37], [40, 15]])  # 5 1 and 1 5
+def test_a_one_overlapping_its_neighbour_is_not_swallowed(test_set, tmp_path, capsys, picks):
+    """A test 1 overlapping a 5 by a pixel or two: the judge alone finds the pair one digit (read `5` and
+    `6` without the model's doubt); the model, less sure of what it reads in the pair than in each digit
+    alone, has it cut (number_image.SURE_WEIGHT)."""
+    from digit_pictures import number_ink
+
+    images, labels = test_set
+    ink = number_ink([images[i].numpy() for i in picks], np.random.default_rng(0), "overlapping")
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "number.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "number.png")]) == 0
+    number = "".join(str(int(labels[i])) for i in picks)
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'number.png'}: {number} (")
+
+
 @pytest.mark.parametrize("index", [0, 1, 3])  # a 7, a 2 and a 0
 def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, tmp_path, capsys, index):
     """A digit nearly three times as wide as it is tall (wider than any span the judge is asked about
