@@ -36,7 +36,7 @@ NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a dig
 # A span's score: the judge's log-probability that it is one whole digit, plus this share of the digit
 # model's log-probability of the digit it reads there (a 4 with a 1 across its edge is one digit to the
 # judge, but a doubtful 4 to the model):
-SURE_WEIGHT = 4.0
+SURE_WEIGHT = 2.0
 
 
 class NumberError(ValueError):
