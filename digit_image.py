@@ -184,10 +184,9 @@ def strongest_ink(ink):
     return strongest
 
 
-def stroke_pieces(ink, strongest, level=INK_LEVEL):
-    """The strokes of an ink map (ink over `level` of the strongest, lines removed), and their pieces
-    labelled 1 to count."""
-    strokes = (ink > level * strongest) & ~printed_lines(ink > LINE_LEVEL * strongest)
+def stroke_pieces(ink, strongest):
+    """The strokes of an ink map (lines removed), and their pieces labelled 1 to count."""
+    strokes = (ink > INK_LEVEL * strongest) & ~printed_lines(ink > LINE_LEVEL * strongest)
     # Pieces a few pixels apart belong together: a line crossing a stroke, or a thin stretch of a
     # fine pen, leaves such gaps. Grouping is decided on the bridged mask; only strokes are kept.
     gap = max(1, round(max(ink.shape) * STROKE_GAP))

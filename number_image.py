@@ -24,7 +24,6 @@ from scipy import ndimage
 import digit_image as di
 
 MOST_MARKS = 12       # a number of more marks than this is a page of writing, not a number
-MARK_LEVEL = 0.5      # of the strongest ink: a stroke of a number (a thin digit beside thick ones is fainter)
 SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the narrower are one digit
 SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
@@ -71,7 +70,7 @@ def number_marks(ink):
     """The number's marks, left to right: each a digit, or digits that touch. Raises NoDigitError for no
     ink and NumberError for more marks than a number has."""
     strongest = di.strongest_ink(ink)
-    _, labels, count = di.stroke_pieces(ink, strongest, MARK_LEVEL)
+    _, labels, count = di.stroke_pieces(ink, strongest)
     pieces = [mark_of(labels == i) for i in range(1, count + 1)]
     pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
