@@ -24,10 +24,12 @@ import sys
 from pathlib import Path
 
 # Ctrl-C while torch loads (a second or two) ends quietly, not in a traceback (unless Ctrl-C is ignored,
-# as it is for a job started in the background, which keeps it so)
+# as it is for a job started in the background, which keeps it so). It ends at once: nothing is computed
+# yet, and an exception raised inside an import can be caught there (numpy's lazy attributes), leaving a
+# module half loaded that fails later in a traceback.
 QUIET_START = __name__ == "__main__" and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 if QUIET_START:
-    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
