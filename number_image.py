@@ -84,10 +84,58 @@ def number_marks(ink):
             marks.append(piece)
     ink_of = [int(mark.mask.sum()) for mark in marks]
     marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
-    marks = joined_pieces(marks)
+    marks = with_faint_ink(ink, strongest, joined_pieces(marks))
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
     return marks, strongest
+
+
+def with_faint_ink(ink, strongest, marks):
+    """The marks with each digit's strokes found at half its own strongest ink, as one digit's are, not the
+    number's: a digit written thinner than the rest keeps its faint strokes (a 7's bar, a 9's loop), and
+    one that is wholly faint becomes a mark of its own.
+
+    The ink is looked at down to LINE_LEVEL of the number's strongest (printed lines aside); each faint
+    pixel belongs to the mark nearest it, so no two marks join through the soft edges between them.
+    """
+    faint = ink > di.LINE_LEVEL * strongest
+    faint &= ~di.printed_lines(faint)
+    smooth = ndimage.uniform_filter(ink, size=3)  # a mark's strongest ink, as di.strongest_ink finds it
+    owner = np.zeros(ink.shape, dtype=np.int32)  # 1 + the mark's index where a mark is
+    for i, mark in enumerate(marks):
+        owner[mark.mask] = i + 1
+    pieces, count = ndimage.label(faint | (owner > 0), structure=np.ones((3, 3)))
+    nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
+    left_out = faint & (ink <= di.INK_LEVEL * strongest)  # not specks or a page's edge: those are stronger
+    grown = []
+    for i, mark in enumerate(marks):
+        own_level = di.INK_LEVEL * smooth[mark.mask].max()
+        reach = left_out & (nearest == i + 1) & np.isin(pieces, np.unique(pieces[mark.mask]))
+        grown.append(mark_of(mark.mask | (reach & (ink > own_level))))
+    for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):
+        side = [i for i, other in enumerate(grown) if overlap(other.box, mark.box) >= SAME_DIGIT]
+        if side:  # over a mark: part of its digit
+            grown[side[0]] = mark_of(grown[side[0]].mask | mark.mask)
+        else:
+            grown.append(mark)
+    return sorted(grown, key=lambda mark: mark.box[0] + mark.box[2] / 2)
+
+
+def faint_marks(ink, smooth, pieces, owner, height):
+    """Digits wholly fainter than half the number's strongest ink: the pieces of faint ink that reach no
+    mark, at least PIECE_HEIGHT of the line's `height` tall and centred within the line's rows, each at
+    half its own strongest ink."""
+    reached = set(np.unique(pieces[owner > 0]).tolist())
+    rows = np.flatnonzero((owner > 0).any(axis=1))
+    found = []
+    for label, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is None or label in reached or box[0].stop - box[0].start < PIECE_HEIGHT * height:
+            continue
+        if not rows[0] <= (box[0].start + box[0].stop) / 2 <= rows[-1] or di.page_edge(box, ink.shape):
+            continue
+        piece = pieces == label
+        found.append(mark_of(piece & (ink > di.INK_LEVEL * smooth[piece].max())))
+    return found
 
 
 def marks_of(image, ink=None):
