@@ -184,17 +184,24 @@ def strongest_ink(ink):
     return strongest
 
 
-def stroke_pieces(ink, strongest):
-    """The strokes of an ink map (lines removed), and their pieces labelled 1 to count."""
-    strokes = (ink > INK_LEVEL * strongest) & ~printed_lines(ink > LINE_LEVEL * strongest)
+def ink_levels(ink, strongest):
+    """An ink map's faint ink (LINE_LEVEL of the strongest and up) and its strokes (INK_LEVEL and up), the
+    lines of ruled or squared paper taken out of both."""
+    faint = ink > LINE_LEVEL * strongest
+    faint &= ~printed_lines(faint)
+    return faint, faint & (ink > INK_LEVEL * strongest)
+
+
+def stroke_pieces(strokes):
+    """The pieces of a mask of strokes, labelled 1 to count."""
     # Pieces a few pixels apart belong together: a line crossing a stroke, or a thin stretch of a
     # fine pen, leaves such gaps. Grouping is decided on the bridged mask; only strokes are kept.
-    gap = max(1, round(max(ink.shape) * STROKE_GAP))
+    gap = max(1, round(max(strokes.shape) * STROKE_GAP))
     labels, count = ndimage.label(ndimage.binary_dilation(strokes, iterations=gap), structure=np.ones((3, 3)))
     labels[~strokes] = 0
     if count == 0:
         raise NoDigitError(NO_INK)
-    return strokes, labels, count
+    return labels, count
 
 
 def touches_frame(box, shape):
@@ -210,7 +217,8 @@ def page_edge(box, shape):
 
 def digit_strokes(ink, strongest):
     """A mask of the digit's strokes: lines removed, the main stroke and the pieces near it kept."""
-    strokes, labels, count = stroke_pieces(ink, strongest)
+    _, strokes = ink_levels(ink, strongest)
+    labels, count = stroke_pieces(strokes)
     sizes = ndimage.sum(strokes, labels, index=range(1, count + 1))
     boxes = ndimage.find_objects(labels)
 

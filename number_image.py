@@ -70,7 +70,8 @@ def number_marks(ink):
     """The number's marks, left to right: each a digit, or digits that touch. Raises NoDigitError for no
     ink and NumberError for more marks than a number has."""
     strongest = di.strongest_ink(ink)
-    _, labels, count = di.stroke_pieces(ink, strongest)
+    faint, strokes = di.ink_levels(ink, strongest)
+    labels, count = di.stroke_pieces(strokes)
     pieces = [mark_of(labels == i) for i in range(1, count + 1)]
     pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
@@ -84,22 +85,21 @@ def number_marks(ink):
             marks.append(piece)
     ink_of = [int(mark.mask.sum()) for mark in marks]
     marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
-    marks = with_faint_ink(ink, strongest, joined_pieces(marks))
+    marks = with_faint_ink(ink, strongest, faint, joined_pieces(marks))
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
     return marks, strongest
 
 
-def with_faint_ink(ink, strongest, marks):
+def with_faint_ink(ink, strongest, faint, marks):
     """The marks with each digit's strokes found at half its own strongest ink, as one digit's are, not the
     number's: a digit written thinner than the rest keeps its faint strokes (a 7's bar, a 9's loop), and
     one that is wholly faint becomes a mark of its own.
 
-    The ink is looked at down to LINE_LEVEL of the number's strongest (printed lines aside); each faint
-    pixel belongs to the mark nearest it, so no two marks join through the soft edges between them.
+    `faint` is the ink down to LINE_LEVEL of the number's strongest, printed lines aside (di.ink_levels);
+    each of its pixels belongs to the mark nearest it, so no two marks join through the soft edges
+    between them.
     """
-    faint = ink > di.LINE_LEVEL * strongest
-    faint &= ~di.printed_lines(faint)
     smooth = ndimage.uniform_filter(ink, size=3)  # a mark's strongest ink, as di.strongest_ink finds it
     owner = np.zeros(ink.shape, dtype=np.int32)  # 1 + the mark's index where a mark is
     for i, mark in enumerate(marks):
