@@ -96,6 +96,12 @@ MUTANTS = [
      "        return True or ink_height(strokes[:, a:b]) >= shortest"),
     ("the model's doubt is left out of a span's score", "use.py",
      "one_digit + number_image.SURE_WEIGHT * predict_batches", "one_digit + 0 * predict_batches"),
+    ("a digit finer than the rest keeps only the strokes at the number's level", "number_image.py",
+     "        grown.append(mark_of(mark.mask | (reach & (ink > own_level))))", "        grown.append(mark)"),
+    ("a digit wholly paler than the rest is lost", "number_image.py",
+     "    for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):", "    for mark in []:"),
+    ("faint ink joins every mark of its piece, not the nearest", "number_image.py",
+     "        reach = left_out & (nearest == i + 1) & np.isin(", "        reach = left_out & np.isin("),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is

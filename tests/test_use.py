@@ -282,6 +282,30 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     assert capsys.readouterr().out.startswith(f"{tmp_path / '1971.png'}: 1971 (")
 
 
+@pytest.mark.parametrize("marker, pen, shade", [
+    (30, 2, 1.0),    # 26 in a fine pen beside 20 in a broad marker
+    (26, 26, 0.35),  # 26 in a pale ink (a pencil) beside 20 in a dark one, both markers
+    (4, 4, 0.35)])   # the same with ballpoints
+def test_digits_written_finer_or_paler_than_the_rest_are_read_not_lost(tmp_path, capsys, marker, pen, shade):
+    """2026 whose 26 is written finer or paler than its 20: each digit's strokes are found at half its own
+    strongest ink, not the number's, so the fainter digits are read (they were lost without a word: `20`)."""
+    from digit_pictures import MOUSE_DIGITS, pen_ink
+
+    def segments(digits, first):
+        lines = []
+        for k, digit in enumerate(digits, start=first):
+            for stroke in digit:  # each digit in a box of 300 pixels, 200 apart
+                points = [(50 + 200 * k + 300 * x, 300 * y) for x, y in stroke]
+                lines += list(zip(points, points[1:]))
+        return lines
+
+    dark = pen_ink(segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0]], 0), (1000, 320), marker)
+    pale = shade * pen_ink(segments([MOUSE_DIGITS[2], MOUSE_DIGITS[6]], 2), (1000, 320), pen)
+    Image.fromarray(((1 - np.maximum(dark, pale)) * 255).astype(np.uint8)).save(tmp_path / "2026.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "2026.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / '2026.png'}: 2026 (")
+
+
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
     assert mnist_99_4.main(["evaluate", "--checkpoint", str(use.JUDGE_WEIGHTS)]) == 2
     assert "a Net of 11 classes, not 10 (the number reader's judge, not a digit model)" in capsys.readouterr().err
