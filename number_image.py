@@ -7,7 +7,9 @@ prepares one digit.
 3. pieces that lie over one another, left to right, are one digit: a 4 or a 5 written in two
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
-4. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
+4. each mark's strokes are also found at half its own strongest ink, as one digit's are (with_faint_ink):
+   a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own;
+5. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
    one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
    whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
    is sure of a 0's halves as two 1s; the judge alone, of a 4 with a 1 across its edge as one digit,
