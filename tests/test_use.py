@@ -282,28 +282,48 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     assert capsys.readouterr().out.startswith(f"{tmp_path / '1971.png'}: 1971 (")
 
 
+def drawn_segments(digits, first=0):
+    """Strokes of digits (each a list of strokes in a 0-1 box) as pen segments: each digit in a box of 300
+    pixels, the k-th (from `first`) 200 pixels right of the one before."""
+    lines = []
+    for k, digit in enumerate(digits, start=first):
+        for stroke in digit:
+            points = [(50 + 200 * k + 300 * x, 300 * y) for x, y in stroke]
+            lines += list(zip(points, points[1:]))
+    return lines
+
+
+def read_drawn_number(ink, tmp_path, capsys):
+    """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white."""
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "number.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "number.png")]) == 0
+    return capsys.readouterr().out.split(": ")[1].split(" ")[0]
+
+
 @pytest.mark.parametrize("marker, pen, shade", [
     (30, 2, 1.0),    # 26 in a fine pen beside 20 in a broad marker
     (26, 26, 0.35),  # 26 in a pale ink (a pencil) beside 20 in a dark one, both markers
     (4, 4, 0.35)])   # the same with ballpoints
 def test_digits_written_finer_or_paler_than_the_rest_are_read_not_lost(tmp_path, capsys, marker, pen, shade):
-    """2026 whose 26 is written finer or paler than its 20: each digit's strokes are found at half its own
+    """2026 whose 26 is written finer or paler than its 20: a digit's strokes are found at half its own
     strongest ink, not the number's, so the fainter digits are read (they were lost without a word: `20`)."""
     from digit_pictures import MOUSE_DIGITS, pen_ink
 
-    def segments(digits, first):
-        lines = []
-        for k, digit in enumerate(digits, start=first):
-            for stroke in digit:  # each digit in a box of 300 pixels, 200 apart
-                points = [(50 + 200 * k + 300 * x, 300 * y) for x, y in stroke]
-                lines += list(zip(points, points[1:]))
-        return lines
+    dark = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0]]), (1000, 320), marker)
+    pale = shade * pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[6]], first=2), (1000, 320), pen)
+    assert read_drawn_number(np.maximum(dark, pale), tmp_path, capsys) == "2026"
 
-    dark = pen_ink(segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0]], 0), (1000, 320), marker)
-    pale = shade * pen_ink(segments([MOUSE_DIGITS[2], MOUSE_DIGITS[6]], 2), (1000, 320), pen)
-    Image.fromarray(((1 - np.maximum(dark, pale)) * 255).astype(np.uint8)).save(tmp_path / "2026.png")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "2026.png")]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / '2026.png'}: 2026 (")
+
+def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
+    """2027 whose 7 is written in a drying marker: its stem at 60% of the other digits' ink, its bar at 35%,
+    under half the number's strongest but over half the 7's own, so the bar is part of the 7 (`2021`
+    without it)."""
+    from digit_pictures import MOUSE_DIGITS, pen_ink
+
+    dark = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], MOUSE_DIGITS[2]]), (1000, 320), 26)
+    stem = 0.6 * pen_ink(drawn_segments([[[(0.72, 0.2), (0.6, 0.84)]]], first=3), (1000, 320), 26)
+    bar = 0.35 * pen_ink(drawn_segments([[[(0.2, 0.2), (0.72, 0.2)]]], first=3), (1000, 320), 26)
+    assert read_drawn_number(np.maximum(dark, np.maximum(stem, bar)), tmp_path, capsys) == "2027"
 
 
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
