@@ -33,7 +33,7 @@ PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part o
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
 NARROWEST = 0.15
 WIDEST_PART = 1.4
-CUT_STEP = 0.1        # spans start and end at multiples of this, and at the columns of least ink
+CUT_STEP = 0.15       # spans start and end at multiples of this, and at the columns of least ink (round 13)
 NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a digit, or more than one
 # A span's score: the judge's log-probability that it is one whole digit, plus this share of the digit
 # model's log-probability of the digit it reads there (a 4 with a 1 across its edge is one digit to the
