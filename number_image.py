@@ -98,21 +98,26 @@ def with_faint_ink(ink, strongest, faint, marks):
     number's: a digit written thinner than the rest keeps its faint strokes (a 7's bar, a 9's loop), and
     one that is wholly faint becomes a mark of its own.
 
-    `faint` is the ink down to LINE_LEVEL of the number's strongest, printed lines aside (di.ink_levels);
-    each of its pixels belongs to the mark nearest it, so no two marks join through the soft edges
-    between them.
+    `faint` is the ink down to LINE_LEVEL of the number's strongest, printed lines aside (di.ink_levels).
+    A piece of it that holds one mark is that mark's, however near another lies (a 7's bar reaching
+    toward the digit before it); in a piece of several marks (digits whose soft edges meet) each pixel
+    is the nearest mark's, so no two marks join through the soft edges between them.
     """
     smooth = ndimage.uniform_filter(ink, size=3)  # a mark's strongest ink, as di.strongest_ink finds it
     owner = np.zeros(ink.shape, dtype=np.int32)  # 1 + the mark's index where a mark is
     for i, mark in enumerate(marks):
         owner[mark.mask] = i + 1
     pieces, count = ndimage.label(faint | (owner > 0), structure=np.ones((3, 3)))
+    holds = np.zeros((count + 1, len(marks) + 1), dtype=bool)  # [piece, 1 + mark]: the piece holds the mark
+    holds[pieces[owner > 0], owner[owner > 0]] = True
+    sole_mark = np.where(holds.sum(axis=1) == 1, holds.argmax(axis=1), 0)[pieces]
     nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
+    taker = np.where(sole_mark > 0, sole_mark, nearest)
     left_out = faint & (ink <= di.INK_LEVEL * strongest)  # not specks or a page's edge: those are stronger
     grown = []
     for i, mark in enumerate(marks):
         own_level = di.INK_LEVEL * smooth[mark.mask].max()
-        reach = left_out & (nearest == i + 1) & np.isin(pieces, np.unique(pieces[mark.mask]))
+        reach = left_out & (taker == i + 1) & np.isin(pieces, np.unique(pieces[mark.mask]))
         grown.append(mark_of(mark.mask | (reach & (ink > own_level))))
     for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):
         side = [i for i, other in enumerate(grown) if overlap(other.box, mark.box) >= SAME_DIGIT]
