@@ -317,13 +317,16 @@ def test_digits_written_finer_or_paler_than_the_rest_are_read_not_lost(tmp_path,
 def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
     """2027 whose 7 is written in a drying marker: its stem at 60% of the other digits' ink, its bar at 35%,
     under half the number's strongest but over half the 7's own, so the bar is part of the 7 (`2021`
-    without it)."""
+    without it), all of it, though its left end lies nearer the 2 than the 7's stem."""
+    import number_image
     from digit_pictures import MOUSE_DIGITS, pen_ink
 
     dark = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], MOUSE_DIGITS[2]]), (1000, 320), 26)
     stem = 0.6 * pen_ink(drawn_segments([[[(0.72, 0.2), (0.6, 0.84)]]], first=3), (1000, 320), 26)
     bar = 0.35 * pen_ink(drawn_segments([[[(0.2, 0.2), (0.72, 0.2)]]], first=3), (1000, 320), 26)
     assert read_drawn_number(np.maximum(dark, np.maximum(stem, bar)), tmp_path, capsys) == "2027"
+    _, marks, _, scale = number_image.marks_of(Image.open(tmp_path / "number.png"))
+    assert marks[-1].box[0] * scale < 50 + 3 * 200 + 0.2 * 300  # the 7 begins where its bar does (697)
 
 
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
