@@ -27,7 +27,7 @@ import digit_image as di
 
 MOST_MARKS = 12       # a number of more marks than this is a page of writing, not a number
 SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the narrower are one digit
-SPECK = 0.15          # a short piece with less ink than this share of the median tall mark's is a speck
+SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
@@ -85,11 +85,8 @@ def number_marks(ink):
             marks[-1] = mark_of(marks[-1].mask | piece.mask)
         else:
             marks.append(piece)
-    # A speck is short, with little ink beside the digits': beside the median of the marks at least half as
-    # tall as the tallest (the median of all, where a photo's flecks outnumber the digits, is a fleck's).
-    tallest = max(mark.box[3] for mark in marks)
-    digit_ink = np.median([mark.mask.sum() for mark in marks if mark.box[3] >= tallest / 2])
-    marks = [mark for mark in marks if mark.box[3] >= tallest / 2 or mark.mask.sum() >= SPECK * digit_ink]
+    ink_of = [int(mark.mask.sum()) for mark in marks]
+    marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
     marks = with_faint_ink(ink, strongest, faint, joined_pieces(marks))
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
@@ -117,12 +114,16 @@ def with_faint_ink(ink, strongest, faint, marks):
     nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
     taker = np.where(sole_mark > 0, sole_mark, nearest)
     left_out = faint & (ink <= di.INK_LEVEL * strongest)  # not specks or a page's edge: those are stronger
+    tallest = max(mark.box[3] for mark in marks)
     grown = []
     for i, mark in enumerate(marks):
+        if mark.box[3] < tallest / 2:  # a fleck, not a digit: grown along a shadow's faint line, it spanned the photo
+            grown.append(mark)
+            continue
         own_level = di.INK_LEVEL * smooth[mark.mask].max()
         reach = left_out & (taker == i + 1) & np.isin(pieces, np.unique(pieces[mark.mask]))
         grown.append(mark_of(mark.mask | (reach & (ink > own_level))))
-    for mark in faint_marks(ink, smooth, pieces, owner, marks):
+    for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):
         side = [i for i, other in enumerate(grown) if overlap(other.box, mark.box) >= SAME_DIGIT]
         if side:  # over a mark: part of its digit
             grown[side[0]] = mark_of(grown[side[0]].mask | mark.mask)
@@ -131,29 +132,20 @@ def with_faint_ink(ink, strongest, faint, marks):
     return sorted(grown, key=lambda mark: mark.box[0] + mark.box[2] / 2)
 
 
-def faint_marks(ink, smooth, pieces, owner, marks):
+def faint_marks(ink, smooth, pieces, owner, height):
     """Digits wholly fainter than half the number's strongest ink: the pieces of faint ink that reach no
-    mark, each at half its own strongest ink, where that is as a digit of the line is: at least
-    PIECE_HEIGHT of its height tall, centred within the marks' rows, not a speck (SPECK of the median
-    mark's ink) nor a page's edge. (A photo's shadow is a faint piece as tall as a digit, whose strongest
-    ink is a line along the picture's edge.)"""
-    height, least_ink = line_height(marks), SPECK * np.median([mark.mask.sum() for mark in marks])
+    mark, at least PIECE_HEIGHT of the line's `height` tall and centred within the line's rows, each at
+    half its own strongest ink."""
     reached = set(np.unique(pieces[owner > 0]).tolist())
     rows = np.flatnonzero((owner > 0).any(axis=1))
-
-    def like_a_digit(mark):
-        _, top, _, tall = mark.box
-        return (tall >= PIECE_HEIGHT * height and rows[0] <= top + tall / 2 <= rows[-1]
-                and mark.mask.sum() >= least_ink and not di.page_edge(slices(mark.box), ink.shape))
-
     found = []
     for label, box in enumerate(ndimage.find_objects(pieces), start=1):
         if box is None or label in reached or box[0].stop - box[0].start < PIECE_HEIGHT * height:
-            continue  # reaches a mark, or too short to hold a digit's strokes
+            continue
+        if not rows[0] <= (box[0].start + box[0].stop) / 2 <= rows[-1] or di.page_edge(box, ink.shape):
+            continue
         piece = pieces == label
-        mark = mark_of(piece & (ink > di.INK_LEVEL * smooth[piece].max()))
-        if like_a_digit(mark):
-            found.append(mark)
+        found.append(mark_of(piece & (ink > di.INK_LEVEL * smooth[piece].max())))
     return found
 
 

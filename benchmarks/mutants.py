@@ -99,7 +99,7 @@ MUTANTS = [
     ("a digit finer than the rest keeps only the strokes at the number's level", "number_image.py",
      "        grown.append(mark_of(mark.mask | (reach & (ink > own_level))))", "        grown.append(mark)"),
     ("a digit wholly paler than the rest is lost", "number_image.py",
-     "    for mark in faint_marks(ink, smooth, pieces, owner, marks):", "    for mark in []:"),
+     "    for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):", "    for mark in []:"),
     ("faint ink joins every mark of its piece, not the nearest", "number_image.py",
      "        reach = left_out & (taker == i + 1) & np.isin(", "        reach = left_out & np.isin("),
 ]

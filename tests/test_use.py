@@ -190,19 +190,6 @@ def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_
     assert seen.width >= 5 * 28 * 3 and seen.height > picture.height * min(1, 900 / picture.width)
 
 
-def test_flecks_of_dirt_beside_a_number_are_not_read_as_digits(test_set, tmp_path, capsys):
-    """Seven flecks on the paper before a written number, more of them than its digits: the median mark is
-    a fleck, so a speck is judged beside the tall marks' ink, not the median's (`10017017210` before)."""
-    picture, number = written_number(test_set, [0, 1, 2, 3])
-    paper = np.pad(np.asarray(picture), ((0, 0), (160, 0)), constant_values=255)
-    for k in range(7):
-        top = paper.shape[0] - 12 - 9 * (k % 3)
-        paper[top:top + 4, 10 + 20 * k:14 + 20 * k] = 0
-    Image.fromarray(paper).save(tmp_path / "flecks.png")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "flecks.png")]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / 'flecks.png'}: {number} (")
-
-
 def test_without_number_a_written_number_is_said_to_be_one_and_not_read_as_one_digit(test_set, tmp_path, capsys):
     picture, number = written_number(test_set, [5, 6, 7, 8])
     picture.save(tmp_path / "year.png")
