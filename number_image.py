@@ -108,16 +108,12 @@ def with_faint_ink(ink, strongest, faint, marks):
     for i, mark in enumerate(marks):
         owner[mark.mask] = i + 1
     pieces, count = ndimage.label(faint | (owner > 0), structure=np.ones((3, 3)))
-    holds = np.zeros((count + 1, len(marks) + 1), dtype=bool)  # [piece, 1 + mark]: the piece holds the mark
-    holds[pieces[owner > 0], owner[owner > 0]] = True
-    sole_mark = np.where(holds.sum(axis=1) == 1, holds.argmax(axis=1), 0)[pieces]
-    nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
-    taker = np.where(sole_mark > 0, sole_mark, nearest)
+    taker = faint_ink_taker(owner, pieces, count, len(marks))
     left_out = faint & (ink <= di.INK_LEVEL * strongest)  # not specks or a page's edge: those are stronger
     tallest = max(mark.box[3] for mark in marks)
     grown = []
     for i, mark in enumerate(marks):
-        if mark.box[3] < tallest / 2:  # a fleck, not a digit: grown along a shadow's faint line, it spanned the photo
+        if mark.box[3] < tallest / 2:  # a fleck, not a digit: grown along a shadow's faint line, it spans a photo
             grown.append(mark)
             continue
         own_level = di.INK_LEVEL * smooth[mark.mask].max()
@@ -130,6 +126,16 @@ def with_faint_ink(ink, strongest, faint, marks):
         else:
             grown.append(mark)
     return sorted(grown, key=lambda mark: mark.box[0] + mark.box[2] / 2)
+
+
+def faint_ink_taker(owner, pieces, count, marks):
+    """For each pixel, the mark (1 + its index) its faint ink may join: the one mark of its piece of faint
+    ink, where the piece holds one; else the nearest mark."""
+    holds = np.zeros((count + 1, marks + 1), dtype=bool)  # [piece, 1 + mark]: the piece holds the mark
+    holds[pieces[owner > 0], owner[owner > 0]] = True
+    sole_mark = np.where(holds.sum(axis=1) == 1, holds.argmax(axis=1), 0)[pieces]
+    nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
+    return np.where(sole_mark > 0, sole_mark, nearest)
 
 
 def faint_marks(ink, smooth, pieces, owner, height):
