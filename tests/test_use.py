@@ -227,9 +227,10 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
 
 @pytest.mark.parametrize("picks, gap_kind", [
     ([3, 2, 1, 18], "touching"), ([3, 2, 1, 18], "overlapping"),  # 0 1 2 3: a 0 beside a 1, the 1 easiest to swallow
-    # 5 1 and 1 5: one digit to the judge alone (read `5` and `6` without the model's doubt); the model, less
-    # sure of what it reads in the pair than in each digit alone, has it cut (number_image.SURE_WEIGHT)
-    ([15, 37], "overlapping"), ([40, 15], "overlapping")])
+    ([15, 37], "overlapping"), ([40, 15], "overlapping"),  # 5 1 and 1 5 (`5`, `6` without the doubt at CUT_STEP 0.1)
+    # 0 1 twice: one digit to the judge alone (read `0` and `9` without the model's doubt); the model, less sure
+    # of what it reads in the pair than in each digit alone, has it cut (number_image.SURE_WEIGHT)
+    ([3, 31], "overlapping"), ([3, 37], "overlapping")])
 def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path, capsys, picks, gap_kind):
     """Test digits written touching (or overlapping by a pixel or two): one mark, or a few, cut where the
     judge and the model find one digit on each side."""
