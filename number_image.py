@@ -117,7 +117,7 @@ def with_faint_ink(ink, strongest, faint, marks):
             grown.append(mark)
             continue
         own_level = di.INK_LEVEL * smooth[mark.mask].max()
-        reach = left_out & (taker == i + 1) & np.isin(pieces, np.unique(pieces[mark.mask]))
+        reach = left_out & (taker == i + 1)
         grown.append(mark_of(mark.mask | (reach & (ink > own_level))))
     for mark in faint_marks(ink, smooth, pieces, owner, line_height(marks)):
         side = [i for i, other in enumerate(grown) if overlap(other.box, mark.box) >= SAME_DIGIT]
@@ -129,13 +129,14 @@ def with_faint_ink(ink, strongest, faint, marks):
 
 
 def faint_ink_taker(owner, pieces, count, marks):
-    """For each pixel, the mark (1 + its index) its faint ink may join: the one mark of its piece of faint
-    ink, where the piece holds one; else the nearest mark."""
+    """For each pixel, the mark (1 + its index) its faint ink may join, 0 for none: the one mark of its piece
+    of faint ink, where the piece holds one; else the nearest mark, where the piece holds it."""
     holds = np.zeros((count + 1, marks + 1), dtype=bool)  # [piece, 1 + mark]: the piece holds the mark
     holds[pieces[owner > 0], owner[owner > 0]] = True
     sole_mark = np.where(holds.sum(axis=1) == 1, holds.argmax(axis=1), 0)[pieces]
     nearest = owner[tuple(ndimage.distance_transform_edt(owner == 0, return_indices=True)[1])]
-    return np.where(sole_mark > 0, sole_mark, nearest)
+    taker = np.where(sole_mark > 0, sole_mark, nearest)
+    return np.where(holds[pieces, taker], taker, 0)
 
 
 def faint_marks(ink, smooth, pieces, owner, height):
