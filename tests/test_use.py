@@ -225,6 +225,17 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
 
 
+def read_drawn_number(ink, tmp_path, capsys):
+    """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white: the number its line
+    gives after the picture's path, before the digits' confidences."""
+    path = tmp_path / "number.png"
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(path)
+    assert mnist_99_4.main(["predict", "--number", str(path)]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"{path}: ") and " (" in line, line
+    return line[len(f"{path}: "):].split(" (")[0]
+
+
 @pytest.mark.parametrize("picks, gap_kind", [
     ([3, 2, 1, 18], "touching"), ([3, 2, 1, 18], "overlapping"),  # 0 1 2 3: a 0 beside a 1, the 1 easiest to swallow
     ([15, 37], "overlapping"), ([40, 15], "overlapping"),  # 5 1 and 1 5 (`5`, `6` without the doubt at CUT_STEP 0.1)
@@ -238,10 +249,7 @@ def test_digits_that_touch_or_overlap_are_cut_apart_and_read(test_set, tmp_path,
 
     images, labels = test_set
     ink = number_ink([images[i].numpy() for i in picks], np.random.default_rng(0), gap_kind)
-    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "number.png")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "number.png")]) == 0
-    number = "".join(str(int(labels[i])) for i in picks)
-    assert capsys.readouterr().out.startswith(f"{tmp_path / 'number.png'}: {number} (")
+    assert read_drawn_number(ink, tmp_path, capsys) == "".join(str(int(labels[i])) for i in picks)
 
 
 @pytest.mark.parametrize("index", [0, 1, 3])  # a 7, a 2 and a 0
@@ -277,10 +285,7 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
         for stroke in digit:  # each digit 220 by 300 pixels, 260 apart
             points = [(150 + 260 * k + 220 * x, 100 + 300 * y) for x, y in stroke]
             segments += list(zip(points, points[1:]))
-    ink = pen_ink(segments, (1300, 500), pen)
-    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "1971.png")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "1971.png")]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / '1971.png'}: 1971 (")
+    assert read_drawn_number(pen_ink(segments, (1300, 500), pen), tmp_path, capsys) == "1971"
 
 
 def drawn_segments(digits, first=0):
@@ -292,13 +297,6 @@ def drawn_segments(digits, first=0):
             points = [(50 + 200 * k + 300 * x, 300 * y) for x, y in stroke]
             lines += list(zip(points, points[1:]))
     return lines
-
-
-def read_drawn_number(ink, tmp_path, capsys):
-    """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white."""
-    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "number.png")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "number.png")]) == 0
-    return capsys.readouterr().out.split(": ")[1].split(" ")[0]
 
 
 @pytest.mark.parametrize("marker, pen, shade", [
