@@ -328,6 +328,21 @@ def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
     assert marks[-1].box[0] * scale < 50 + 3 * 200 + 0.2 * 300  # the 7 begins where its bar does (697)
 
 
+def test_faint_ink_between_two_digits_goes_to_the_nearer_one(tmp_path, capsys):
+    """27 whose 7 is in a drying marker (stem at 60%, bar at 35%) and whose pen dragged faintly from the 2
+    to the 7's bar: one piece of faint ink holds both digits, so each of its pixels is the nearer digit's,
+    and the bar, over half the 7's own ink though under half the 2's, stays the 7's (`21` where the piece
+    goes to the first digit it holds)."""
+    from digit_pictures import MOUSE_DIGITS, pen_ink
+
+    size = (700, 320)
+    two = pen_ink(drawn_segments([MOUSE_DIGITS[2]]), size, 26)
+    stem = 0.6 * pen_ink(drawn_segments([[[(0.72, 0.2), (0.6, 0.84)]]], first=1), size, 26)
+    bar = 0.35 * pen_ink(drawn_segments([[[(0.4, 0.2), (0.72, 0.2)]]], first=1), size, 26)
+    drag = 0.3 * pen_ink([((266, 240), (370, 60))], size, 8)  # from the 2's foot to the bar's left end
+    assert read_drawn_number(np.maximum.reduce([two, stem, bar, drag]), tmp_path, capsys) == "27"
+
+
 def test_the_judge_is_refused_where_a_digit_model_is_asked_for(capsys):
     assert mnist_99_4.main(["evaluate", "--checkpoint", str(use.JUDGE_WEIGHTS)]) == 2
     assert "a Net of 11 classes, not 10 (the number reader's judge, not a digit model)" in capsys.readouterr().err
