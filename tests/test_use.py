@@ -271,6 +271,17 @@ def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, t
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'flat.png'}: {int(labels[index])} (")
 
 
+def drawn_segments(digits, first=0, box=(300, 300), step=200, origin=(50, 0)):
+    """Strokes of digits (each a list of strokes in a 0-1 box) as pen segments: each digit in a `box` (width,
+    height) of pixels, the k-th (from `first`) `step` pixels right of the one before, the first at `origin`."""
+    lines = []
+    for k, digit in enumerate(digits, start=first):
+        for stroke in digit:
+            points = [(origin[0] + step * k + box[0] * x, origin[1] + box[1] * y) for x, y in stroke]
+            lines += list(zip(points, points[1:]))
+    return lines
+
+
 @pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, in pixels
 def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, pen):
     """1971 with its 1s written as much of Europe writes them, a long flag from the top: the flag alone
@@ -280,23 +291,8 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     flagged_one = [[(0.25, 0.35), (0.6, 0.0), (0.6, 1.0)]]
     nine = [arc(0.5, 0.25, 0.25, 0.25, 0, 360) + [(0.75, 0.25), (0.65, 1.0)]]
     seven = [[(0.15, 0.05), (0.85, 0.05), (0.4, 1.0)], [(0.3, 0.5), (0.75, 0.5)]]
-    segments = []
-    for k, digit in enumerate([flagged_one, nine, seven, flagged_one]):
-        for stroke in digit:  # each digit 220 by 300 pixels, 260 apart
-            points = [(150 + 260 * k + 220 * x, 100 + 300 * y) for x, y in stroke]
-            segments += list(zip(points, points[1:]))
+    segments = drawn_segments([flagged_one, nine, seven, flagged_one], box=(220, 300), step=260, origin=(150, 100))
     assert read_drawn_number(pen_ink(segments, (1300, 500), pen), tmp_path, capsys) == "1971"
-
-
-def drawn_segments(digits, first=0):
-    """Strokes of digits (each a list of strokes in a 0-1 box) as pen segments: each digit in a box of 300
-    pixels, the k-th (from `first`) 200 pixels right of the one before."""
-    lines = []
-    for k, digit in enumerate(digits, start=first):
-        for stroke in digit:
-            points = [(50 + 200 * k + 300 * x, 300 * y) for x, y in stroke]
-            lines += list(zip(points, points[1:]))
-    return lines
 
 
 @pytest.mark.parametrize("marker, pen, shade", [
