@@ -39,10 +39,6 @@ NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a dig
 # model's log-probability of the digit it reads there (a 4 with a 1 across its edge is one digit to the
 # judge, but a doubtful 4 to the model):
 SURE_WEIGHT = 2.0
-# Added to a cut's score for each digit it reads: where the whole mark and the mark cut are about as likely,
-# the cut wins (a 4 with a 1 pressed against its stem is a sure 4 to the judge and the model, and so are its
-# halves a sure 4 and a sure 1; round 17):
-DIGIT_PRIOR = 0.0
 
 
 class NumberError(ValueError):
@@ -252,12 +248,12 @@ def ink_height(strokes):
 
 def likeliest_cuts(parts, scores):
     """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
-    likely each one digit: the path through parts.spans with the highest sum of their scores (SURE_WEIGHT),
-    each raised by DIGIT_PRIOR. A mark no path covers is not cut."""
+    likely each one digit: the path through parts.spans with the highest sum of their scores (SURE_WEIGHT).
+    A mark no path covers is not cut."""
     best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
     for (a, b), score in sorted(zip(parts.spans, scores), key=lambda item: item[0][1]):
-        if a in best and (b not in best or best[a][0] + score + DIGIT_PRIOR > best[b][0]):
-            best[b] = (best[a][0] + score + DIGIT_PRIOR, a)
+        if a in best and (b not in best or best[a][0] + score > best[b][0]):
+            best[b] = (best[a][0] + score, a)
     cuts, end = [], parts.width
     while end in best and best[end][1]:
         end = best[end][1]
