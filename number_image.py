@@ -3,7 +3,8 @@ prepares one digit.
 
 1. find the ink as for one digit (digit_image.ink_map): paper, shadows, ruled lines and light or
    dark ink alike; pieces of ink a few pixels apart are one stroke;
-2. drop specks (a dot, a fleck of dirt) and a page's edges;
+2. drop a page's edges, pieces wholly above or below the line's rows (dirt along the paper's edge, in_line)
+   and specks (a dot, a fleck of dirt);
 3. pieces that lie over one another, left to right, are one digit: a 4 or a 5 written in two
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
@@ -28,6 +29,7 @@ import digit_image as di
 MOST_MARKS = 12       # a number of more marks than this is a page of writing, not a number
 SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the narrower are one digit
 SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
+LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
@@ -78,6 +80,7 @@ def number_marks(ink):
     pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
         raise di.NoDigitError(di.NO_INK)
+    pieces = in_line(pieces)
     pieces.sort(key=lambda p: p.box[0] + p.box[2] / 2)
     marks = [pieces[0]]
     for piece in pieces[1:]:  # a piece over the previous mark is part of its digit
@@ -91,6 +94,18 @@ def number_marks(ink):
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
     return marks, strongest
+
+
+def in_line(pieces):
+    """The pieces of ink in the line of digits. The line's rows are those of the pieces at least half as tall
+    as the tallest, and LINE_MARGIN of the tallest's height above and below them; a piece wholly outside
+    them is a fleck (dirt along a paper's edge), however many flecks there are. A piece within them may be
+    part of a digit (a 5's bar a little above its body, a faint 1 broken into pieces)."""
+    tallest = max(piece.box[3] for piece in pieces)
+    tall = [piece for piece in pieces if piece.box[3] >= tallest / 2]
+    top = min(piece.box[1] for piece in tall) - LINE_MARGIN * tallest
+    bottom = max(piece.box[1] + piece.box[3] for piece in tall) + LINE_MARGIN * tallest
+    return [piece for piece in pieces if piece.box[1] < bottom and piece.box[1] + piece.box[3] > top]
 
 
 def with_faint_ink(ink, strongest, faint, marks):

@@ -190,6 +190,27 @@ def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_
     assert seen.width >= 5 * 28 * 3 and seen.height > picture.height * min(1, 900 / picture.width)
 
 
+@pytest.mark.parametrize("photo", [False, True])
+def test_flecks_along_the_papers_edge_are_not_read_as_digits(test_set, tmp_path, capsys, photo):
+    """Nine flecks of dirt along the paper's bottom edge, under a written number, scanned or photographed:
+    more of them than digits, so the median mark is a fleck and every fleck passes as no speck, but they lie
+    wholly outside the line's rows (`6766166160` when they were read)."""
+    from digit_pictures import as_photo_file, paper_with_ink
+
+    picture, number = written_number(test_set, [0, 1, 2, 3])
+    ink = np.pad(1 - np.asarray(picture, dtype=np.float32) / 255, ((0, 80), (0, 0)))
+    for k in range(9):
+        top = ink.shape[0] - 14 - 9 * (k % 3)
+        ink[top:top + 4, 20 + 50 * k:24 + 50 * k] = 1
+    if photo:
+        rng = np.random.default_rng(0)
+        as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=0.5).save(tmp_path / "flecks.jpg")
+    else:
+        Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "flecks.jpg", quality=95)
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "flecks.jpg")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'flecks.jpg'}: {number} (")
+
+
 def test_without_number_a_written_number_is_said_to_be_one_and_not_read_as_one_digit(test_set, tmp_path, capsys):
     picture, number = written_number(test_set, [5, 6, 7, 8])
     picture.save(tmp_path / "year.png")
@@ -322,6 +343,19 @@ def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
     assert read_drawn_number(np.maximum(dark, np.maximum(stem, bar)), tmp_path, capsys) == "2027"
     _, marks, _, scale = number_image.marks_of(Image.open(tmp_path / "number.png"))
     assert marks[-1].box[0] * scale < 50 + 3 * 200 + 0.2 * 300  # the 7 begins where its bar does (697)
+
+
+def test_a_bar_written_apart_above_its_digit_stays_part_of_it(tmp_path, capsys):
+    """2025 in a ballpoint, the 5's bar a separate stroke above its body and above every other digit: a piece
+    that near the line is part of a digit, not a fleck outside it (number_image.LINE_MARGIN)."""
+    import number_image
+    from digit_pictures import MOUSE_DIGITS, arc, pen_ink
+
+    five = [[(0.42, 0.1), (0.74, 0.1)], [(0.37, 0.2), (0.34, 0.47)] + arc(0.49, 0.63, 0.18, 0.17, -125, 150)]
+    ink = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], MOUSE_DIGITS[2], five]), (1000, 320), 4)
+    assert read_drawn_number(ink, tmp_path, capsys) == "2025"
+    _, marks, _, scale = number_image.marks_of(Image.open(tmp_path / "number.png"))
+    assert marks[-1].box[1] * scale <= 0.1 * 300 + 4  # the 5 begins at its bar
 
 
 def test_faint_ink_between_two_digits_goes_to_the_nearer_one(tmp_path, capsys):
