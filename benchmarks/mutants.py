@@ -103,6 +103,11 @@ MUTANTS = [
     ("faint ink in a piece of several marks joins the first of them, not the nearest", "number_image.py",
      "    taker = np.where(sole_mark > 0, sole_mark, nearest)",
      "    taker = np.where(sole_mark > 0, sole_mark, holds.argmax(axis=1)[pieces])"),
+    ("flecks outside the line's rows are kept", "number_image.py",
+     "    pieces = in_line(pieces)", "    pieces = pieces"),
+    ("the line has no margin above and below", "number_image.py",
+     "    top = min(piece.box[1] for piece in tall) - LINE_MARGIN * tallest",
+     "    top = min(piece.box[1] for piece in tall)"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is
