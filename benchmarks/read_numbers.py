@@ -1,7 +1,7 @@
 """How well `predict --number` reads written numbers made of real MNIST test digits.
 
-    python benchmarks/read_numbers.py --count 300 --figure /tmp/numbers.png     # the held-out seed, once
-    python benchmarks/read_numbers.py --seed 1                      # a dev seed (1 and 3), to tune on
+    python benchmarks/read_numbers.py --count 300 --figure numbers_heldout.png   # the held-out seed, once
+    python benchmarks/read_numbers.py --seed 1                                      # a dev seed (1 and 3), to tune on
 
 Numbers of MNIST test digits side by side (digit_pictures.number_set): each digit resized by up to
 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6 degrees, with
