@@ -9,16 +9,14 @@ prepares one digit.
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
 4. each mark's strokes are also found at half its own strongest ink, as one digit's are (with_faint_ink):
-   a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own (its
-   faint pieces over one another joined, as in 3);
+   a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own;
 5. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
    one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
    whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
    is sure of a 0's halves as two 1s; the judge alone, of a 4 with a 1 across its edge as one digit,
    which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
 
-Each digit's crop, at its own strongest ink as a lone digit's, then goes through digit_image's own steps
-(strokes evened, 20-pixel box, centred).
+Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 """
 from typing import NamedTuple
 
@@ -33,7 +31,6 @@ SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the na
 SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
-FLAT = 4              # a faint piece this many times wider than tall is a ruled line's leftover, not a stroke
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
 NARROWEST = 0.15
@@ -83,26 +80,20 @@ def number_marks(ink):
     pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
         raise di.NoDigitError(di.NO_INK)
-    marks = stacked(in_line(pieces))
+    pieces = in_line(pieces)
+    pieces.sort(key=lambda p: p.box[0] + p.box[2] / 2)
+    marks = [pieces[0]]
+    for piece in pieces[1:]:  # a piece over the previous mark is part of its digit
+        if overlap(marks[-1].box, piece.box) >= SAME_DIGIT:
+            marks[-1] = mark_of(marks[-1].mask | piece.mask)
+        else:
+            marks.append(piece)
     ink_of = [int(mark.mask.sum()) for mark in marks]
     marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
     marks = with_faint_ink(ink, strongest, faint, joined_pieces(marks))
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
     return marks, strongest
-
-
-def stacked(pieces):
-    """Pieces that lie over one another, left to right, joined: one digit's strokes (a 4 or a 5 written in
-    two strokes, a 7 with a bar)."""
-    pieces = sorted(pieces, key=lambda p: p.box[0] + p.box[2] / 2)
-    marks = pieces[:1]
-    for piece in pieces[1:]:  # a piece over the previous mark is part of its digit
-        if overlap(marks[-1].box, piece.box) >= SAME_DIGIT:
-            marks[-1] = mark_of(marks[-1].mask | piece.mask)
-        else:
-            marks.append(piece)
-    return marks
 
 
 def in_line(pieces):
@@ -169,18 +160,14 @@ def faint_marks(ink, smooth, pieces, owner, height):
     half its own strongest ink."""
     reached = set(np.unique(pieces[owner > 0]).tolist())
     rows = np.flatnonzero((owner > 0).any(axis=1))
-
-    def loose(label, box):  # a piece of a faint digit: not a mark's, in the line's rows, not a ruled line's leftover
-        tall, wide = box[0].stop - box[0].start, box[1].stop - box[1].start
-        return (label not in reached and box[0].start <= rows[-1] and box[0].stop > rows[0] and wide <= FLAT * tall
-                and not di.page_edge(box, ink.shape))
-
     found = []
-    for digit in stacked([mark_of(pieces == label) for label, box in enumerate(ndimage.find_objects(pieces), 1)
-                          if box is not None and loose(label, box)]):
-        x, y, width, digit_height = digit.box
-        if digit_height >= PIECE_HEIGHT * height and rows[0] <= y + digit_height / 2 <= rows[-1]:
-            found.append(mark_of(digit.mask & (ink > di.INK_LEVEL * smooth[digit.mask].max())))
+    for label, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is None or label in reached or box[0].stop - box[0].start < PIECE_HEIGHT * height:
+            continue
+        if not rows[0] <= (box[0].start + box[0].stop) / 2 <= rows[-1] or di.page_edge(box, ink.shape):
+            continue
+        piece = pieces == label
+        found.append(mark_of(piece & (ink > di.INK_LEVEL * smooth[piece].max())))
     return found
 
 
@@ -290,10 +277,8 @@ def likeliest_cuts(parts, scores):
 
 
 def digit_picture(ink, strongest, mark):
-    """The Picture of one mark: its crop of the ink map at its own strongest ink, as one digit's, through
-    digit_image's steps."""
-    own = ndimage.uniform_filter(ink, size=3)[mark.mask].max()  # as di.strongest_ink finds a digit's
-    return di.digit_from_crop(di.soft_crop(ink, own, mark.mask, faint=True))
+    """The Picture of one mark: its crop of the ink map, through digit_image's steps."""
+    return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask, faint=True))
 
 
 def seen_picture(image, digits, width=900, zoom=3):
