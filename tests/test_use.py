@@ -193,7 +193,7 @@ def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_
 @pytest.mark.parametrize("photo", [False, True])
 def test_flecks_along_the_papers_edge_are_not_read_as_digits(test_set, tmp_path, capsys, photo):
     """Nine flecks of dirt along the paper's bottom edge, under a written number, scanned or photographed:
-    more of them than digits, so the median mark is a fleck and every fleck passes as no speck, but they lie
+    more of them than digits, so the median mark is a fleck and no fleck is judged a speck, but they lie
     wholly outside the line's rows (`6766166160` when they were read)."""
     from digit_pictures import as_photo_file, paper_with_ink
 
@@ -347,7 +347,7 @@ def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
 
 def test_a_bar_written_apart_above_its_digit_stays_part_of_it(tmp_path, capsys):
     """2025 in a ballpoint, the 5's bar a separate stroke above its body and above every other digit: a piece
-    that near the line is part of a digit, not a fleck outside it (number_image.LINE_MARGIN)."""
+    so near the line is part of a digit, not a fleck outside it (number_image.LINE_MARGIN)."""
     import number_image
     from digit_pictures import MOUSE_DIGITS, arc, pen_ink
 
