@@ -29,6 +29,7 @@ import digit_image as di
 MOST_MARKS = 12       # a number of more marks than this is a page of writing, not a number
 SAME_DIGIT = 0.5      # pieces overlapping left to right by this share of the narrower are one digit
 SPECK = 0.15          # a piece with less ink than this share of the median mark's is a speck
+TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
@@ -97,12 +98,12 @@ def number_marks(ink):
 
 
 def in_line(pieces):
-    """The pieces of ink in the line of digits. The line's rows are those of the pieces at least half as tall
-    as the tallest, and LINE_MARGIN of the tallest's height above and below them; a piece wholly outside
+    """The pieces of ink in the line of digits. The line's rows are those of the pieces at least TALL as the
+    tallest, and LINE_MARGIN of the tallest's height above and below them; a piece wholly outside
     them is a fleck (dirt along a paper's edge), however many flecks there are. A piece within them may be
     part of a digit (a 5's bar a little above its body, a faint 1 broken into pieces)."""
     tallest = max(piece.box[3] for piece in pieces)
-    tall = [piece for piece in pieces if piece.box[3] >= tallest / 2]
+    tall = [piece for piece in pieces if piece.box[3] >= TALL * tallest]
     top = min(piece.box[1] for piece in tall) - LINE_MARGIN * tallest
     bottom = max(piece.box[1] + piece.box[3] for piece in tall) + LINE_MARGIN * tallest
     return [piece for piece in pieces if piece.box[1] < bottom and piece.box[1] + piece.box[3] > top]
@@ -128,7 +129,7 @@ def with_faint_ink(ink, strongest, faint, marks):
     tallest = max(mark.box[3] for mark in marks)
     grown = []
     for i, mark in enumerate(marks):
-        if mark.box[3] < tallest / 2:  # a fleck, not a digit: grown along a shadow's faint line, it spans a photo
+        if mark.box[3] < TALL * tallest:  # a fleck, not a digit: grown along a shadow's faint line, it spans a photo
             grown.append(mark)
             continue
         own_level = di.INK_LEVEL * smooth[mark.mask].max()
