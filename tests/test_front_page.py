@@ -95,9 +95,9 @@ def test_the_readers_figures_are_their_benchmarks():
         table_figure(drawn, r"(\d+ of 20) eights read as 8, (\d+ of 50) digits read right, (\d+ of 10) four-digit")
     numbers = (RESULTS / "read_numbers.md").read_text()
     *read, count = stated(r"(\d+), (\d+) and (\d+) of (\d+) held-out separated, touching and overlapping four-digit")
-    right = rf"\| {{}}, 4 digits \| {count} \| [^|]* \| \*\*(\d+)/{count}"  # a kind's numbers wholly right, of `count`
-    assert tuple(read) == tuple(table_figure(numbers, right.format(kind))[0]
-                                for kind in ("separated", "touching", "overlapping"))
+    wholly_right = (table_figure(numbers, rf"\| {kind}, 4 digits \| {count} \| [^|]* \| \*\*(\d+)/{count}")[0]
+                    for kind in ("separated", "touching", "overlapping"))
+    assert tuple(read) == tuple(wholly_right)
     pens = (RESULTS / "pens.md").read_text()
     thin, non_digits, mnist, median = stated(r"(\d+) of 100 thin-pen digits .*?(\d+) of 200 non-digits and (\d+) "
                                              r"of MNIST's 10,000 test images flagged `unsure`; a read takes a "

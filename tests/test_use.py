@@ -202,13 +202,12 @@ def test_flecks_along_the_papers_edge_are_not_read_as_digits(test_set, tmp_path,
     for k in range(9):
         top = ink.shape[0] - 14 - 9 * (k % 3)
         ink[top:top + 4, 20 + 50 * k:24 + 50 * k] = 1
-    if photo:
-        rng = np.random.default_rng(0)
-        as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=0.5).save(tmp_path / "flecks.jpg")
-    else:
-        Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(tmp_path / "flecks.jpg", quality=95)
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "flecks.jpg")]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / 'flecks.jpg'}: {number} (")
+    if not photo:
+        assert read_drawn_number(ink, tmp_path, capsys) == number
+        return
+    rng = np.random.default_rng(0)
+    as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=0.5).save(tmp_path / "flecks.jpg")
+    assert read_number_in(tmp_path / "flecks.jpg", capsys) == number
 
 
 def test_without_number_a_written_number_is_said_to_be_one_and_not_read_as_one_digit(test_set, tmp_path, capsys):
@@ -247,10 +246,15 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
 
 
 def read_drawn_number(ink, tmp_path, capsys):
-    """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white: the number its line
-    gives after the picture's path, before the digits' confidences."""
+    """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white (read_number_in)."""
     path = tmp_path / "number.png"
     Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(path)
+    return read_number_in(path, capsys)
+
+
+def read_number_in(path, capsys):
+    """What `predict --number` reads in a picture: the number its line gives after the picture's path,
+    before the digits' confidences."""
     assert mnist_99_4.main(["predict", "--number", str(path)]) == 0
     line = capsys.readouterr().out
     assert line.startswith(f"{path}: ") and " (" in line, line
