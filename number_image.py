@@ -32,7 +32,6 @@ SPECK = 0.15          # a piece with less ink than this share of the median mark
 TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
-JOIN_GAP = 0.15       # of the line's height: neighbouring marks this close may be one digit's halves (round 21)
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
 NARROWEST = 0.15
@@ -263,14 +262,10 @@ def ink_height(strokes):
     return rows[-1] - rows[0] + 1
 
 
-class Cuts(NamedTuple):
-    columns: list  # where to cut a mark, in columns of the working copy from its left edge
-    score: float   # the sum of its parts' scores: how likely they are each one digit (-inf: no path)
-
-
 def likeliest_cuts(parts, scores):
-    """The Cuts of the mark into the spans most likely each one digit: the path through parts.spans with the
-    highest sum of their scores (SURE_WEIGHT). A mark no path covers is not cut."""
+    """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
+    likely each one digit: the path through parts.spans with the highest sum of their scores (SURE_WEIGHT).
+    A mark no path covers is not cut."""
     best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
     for (a, b), score in sorted(zip(parts.spans, scores), key=lambda item: item[0][1]):
         if a in best and (b not in best or best[a][0] + score > best[b][0]):
@@ -279,27 +274,7 @@ def likeliest_cuts(parts, scores):
     while end in best and best[end][1]:
         end = best[end][1]
         cuts.append(round(end / parts.scale))
-    return Cuts(sorted(cuts), best[parts.width][0] if parts.width in best else -np.inf)
-
-
-def joined_where_one_digit(marks, cuts_of):
-    """Each mark with its Cuts (`cuts_of(mark)`), neighbouring marks joined where they are likelier one
-    digit's halves than marks of their own: a digit whose faint stretches left it in two (a pale 0's sides).
-    Only neighbours JOIN_GAP of the line's height apart or closer, together no wider than WIDEST_PART of it,
-    are tried: their union is kept where it is best read whole, and that scores more than the two's cuts."""
-    height = line_height(marks)
-    marks = [(mark, cuts_of(mark)) for mark in marks]
-    i = 0
-    while i < len(marks) - 1:
-        (left, left_cuts), (right, right_cuts) = marks[i], marks[i + 1]
-        union = mark_of(left.mask | right.mask)
-        if gap_between(left.box, right.box) <= JOIN_GAP * height and union.box[2] <= WIDEST_PART * height:
-            cuts = cuts_of(union)
-            if not cuts.columns and cuts.score > left_cuts.score + right_cuts.score:
-                marks[i:i + 2] = [(union, cuts)]
-                continue
-        i += 1
-    return marks
+    return sorted(cuts)
 
 
 def digit_picture(ink, strongest, mark):

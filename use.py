@@ -205,22 +205,18 @@ def number_judge(device, path=None):
         raise UsageError(f"{error} (the number reader's judge: `python number_judge.py` makes it again)") from None
 
 
-def likeliest_cuts_of(model, judge, ink, strongest, device, mark):
-    """Where the judge (and the model) find the spans of `mark` likeliest each to be one digit
-    (number_image.py): its number_image.Cuts."""
+def digits_of_mark(model, judge, ink, strongest, mark, device):
+    """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
+    (number_image.py), each part read by the model: (mark, Picture, logits) for each digit."""
     parts = number_image.possible_parts(ink, strongest, mark)
     spans = torch.from_numpy(parts.pictures)
     judged = predict_batches(judge, spans, device)
     one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
     # and how sure the model is of what it reads in each span (number_image.SURE_WEIGHT)
     scores = one_digit + number_image.SURE_WEIGHT * predict_batches(model, spans, device).max(dim=1).values
-    return number_image.likeliest_cuts(parts, scores.tolist())
-
-
-def digits_of_mark(model, ink, strongest, mark, cuts, device):
-    """`mark` cut at `cuts`, each part read by the model: (mark, Picture, logits) for each digit."""
+    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, scores.tolist())) or [mark]
     pictures = []
-    for part in number_image.cut_at(mark, cuts.columns) or [mark]:
+    for part in cut:
         try:
             pictures.append((part, number_image.digit_picture(ink, strongest, part)))
         except digit_image.NoDigitError:  # a part too faint to read
@@ -237,10 +233,9 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     picture of too many marks to be a number."""
     judge = judge if judge is not None else number_judge(device)
     ink_strength, marks, strongest, scale = number_image.marks_of(digit_image.open_picture(source, max_pixels), ink)
-    cuts_of = functools.partial(likeliest_cuts_of, model, judge, ink_strength, strongest, device)
     digits = []
-    for mark, cuts in number_image.joined_where_one_digit(marks, cuts_of):
-        for part, picture, logits in digits_of_mark(model, ink_strength, strongest, mark, cuts, device):
+    for mark in marks:
+        for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
             digits.append(DigitOfNumber(reading_of(picture, logits), tuple(round(v * scale) for v in part.box)))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)

@@ -239,10 +239,10 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     parts = number_image.Parts(spans=[(0, 30), (0, 15), (15, 30), (0, 10), (10, 30)], pictures=None, width=30,
                                scale=2.0)
     likely = np.log([0.2, 0.9, 0.9, 0.95, 0.1])
-    assert number_image.likeliest_cuts(parts, likely) == ([8], pytest.approx(2 * np.log(0.9)))  # column 15 of the fine grid, 7.5 of the mark
-    assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])).columns == []
+    assert number_image.likeliest_cuts(parts, likely) == [8]  # column 15 of the fine grid, 7.5 of the mark
+    assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == []
     # No path across the mark: it stays whole.
-    assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == ([], -np.inf)
+    assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
 
 
 def read_drawn_number(ink, tmp_path, capsys):
