@@ -84,6 +84,11 @@ def working_copy(image):
     """The image shrunk (never enlarged) so its longer side is at most WORK_SIDE."""
     if image.mode == "1":  # two-tone: a byte a pixel is enough, where RGB would take four
         image = image.convert("L")
+    elif image.mode.startswith("I"):  # 16-bit gray (a scanner's PNG): Pillow's convert would clip it to white
+        pixels = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or pixels.max() > 255:
+            pixels = pixels / 257
+        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
     elif image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 16-bit: resize needs a plain mode
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     factor = WORK_SIDE / max(image.size)

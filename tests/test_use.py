@@ -190,6 +190,20 @@ def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_
     assert seen.width >= 5 * 28 * 3 and seen.height > picture.height * min(1, 900 / picture.width)
 
 
+def test_a_16_bit_scan_is_read_as_its_8_bit_copy(test_set, tmp_path, capsys):
+    """A scanner's 16-bit gray PNG: Pillow's own conversion clips every pixel to white ("no ink found")."""
+    picture, number = written_number(test_set, [0, 1, 2, 3])
+    eight_bit, sixteen_bit = tmp_path / "8.png", tmp_path / "16.png"
+    picture.save(eight_bit)
+    Image.fromarray(np.asarray(picture).astype(np.uint16) * 257).save(sixteen_bit)
+    assert Image.open(sixteen_bit).mode.startswith("I")
+    for flags in ([], ["--number"]):
+        assert mnist_99_4.main(["predict", *flags, str(eight_bit), str(sixteen_bit)]) == 0
+        eight, sixteen = capsys.readouterr().out.splitlines()
+        assert sixteen.replace("16.png", "8.png") == eight
+    assert eight.startswith(f"{eight_bit}: {number} (")
+
+
 @pytest.mark.parametrize("photo", [False, True])
 def test_flecks_along_the_papers_edge_are_not_read_as_digits(test_set, tmp_path, capsys, photo):
     """Nine flecks of dirt along the paper's bottom edge, under a written number, scanned or photographed:
