@@ -26,6 +26,7 @@ document scanners do:
 """
 import functools
 import io
+import math
 import os
 from typing import NamedTuple
 
@@ -46,6 +47,7 @@ EDGE_SOFTNESS = 2       # pixels of anti-aliased ink kept around each kept strok
 BORDER = 1 / 20         # of each side: the frame of the image whose pixels are taken for paper
 PAPER_AT_END = 0.25     # paper this near an end of the image's brightness range settles which is ink
 PAGE_EDGE = 0.8         # a piece along the frame spanning this share of a side is a page's edge, not a stroke
+FILE_PIXELS = "file pixels per pixel"  # open_picture's note in an image's info: a JPEG decoded at a fraction of its size
 MAX_PIXELS = 50_000_000  # a 14000x14000 image is refused: far beyond any photo, and 600 MB to decode
 DIGIT_BOX = 20          # MNIST's size-normalized box, in pixels
 STROKE_GRID = 4         # strokes are measured and redrawn on a grid this much finer than the box
@@ -398,11 +400,12 @@ def load_digit(path, ink=None):
     return read_picture(path, ink).digit
 
 
-def open_picture(path, max_pixels=MAX_PIXELS):
+def open_picture(path, max_pixels=MAX_PIXELS, side=WORK_SIDE):
     """An image file (or file object) of any size, decoded, upright, and refused before its pixels are
     decoded when it is too large: `max_pixels` bounds the pixels decoded (a JPEG is decoded at a fraction
-    of its size, and that is what counts). Raises OSError when the file cannot be read and ValueError when
-    it is not an image or is too large."""
+    of its size, no finer than `side` on its longer side, and that is what counts; side=None decodes it
+    whole). The image's info[FILE_PIXELS] is how many of the file's pixels each decoded pixel spans.
+    Raises OSError when the file cannot be read and ValueError when it is not an image or is too large."""
     if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):
         raise ValueError("not a regular file (a folder, a pipe or a device)")  # a pipe would hang the read
     try:
@@ -410,9 +413,11 @@ def open_picture(path, max_pixels=MAX_PIXELS):
             if image.width * image.height > MAX_PIXELS:  # refused before its pixels are decoded
                 raise ValueError(f"the image is {image.width}x{image.height} pixels; the limit is "
                                  f"{MAX_PIXELS // 1_000_000} million")
-            if image.format == "JPEG" and max(image.size) > WORK_SIDE:  # decode no finer than the work needs
-                factor = WORK_SIDE / max(image.size)
+            stored_width = image.width
+            if side and image.format == "JPEG" and max(image.size) > side:  # decode no finer than the work needs
+                factor = side / max(image.size)
                 image.draft(image.mode, (round(image.width * factor), round(image.height * factor)))
+            image.info[FILE_PIXELS] = stored_width / image.width
             if image.width * image.height > max_pixels:
                 raise ValueError(f"the image is {image.width}x{image.height} pixels to decode; the limit "
                                  f"here is {max_pixels / 1_000_000:g} million")
@@ -425,6 +430,19 @@ def open_picture(path, max_pixels=MAX_PIXELS):
         raise ValueError("not an image file that can be read (PNG, JPEG, BMP, ...)") from None
     except SyntaxError as error:  # what Pillow raises for some broken files
         raise ValueError(f"a broken image file ({error})") from None
+
+
+def decoded_finer(path, picture, max_pixels=MAX_PIXELS):
+    """The JPEG `picture` was decoded from (open_picture, at a fraction of its size) decoded again, whole or
+    as finely as `max_pixels` allows."""
+    file_pixels = picture.info[FILE_PIXELS]
+    width, height = picture.width * file_pixels, picture.height * file_pixels
+    side = None
+    if width * height > max_pixels:  # it decodes at 1/2, 1/4 or 1/8: asking half the side that fits stays within
+        side = int(max(width, height) * math.sqrt(max_pixels / (width * height)) / 2)
+    if hasattr(path, "seek"):  # a file object, read once already
+        path.seek(0)
+    return open_picture(path, max_pixels, side)
 
 
 def digit_from_crop(crop, stray=0.0):

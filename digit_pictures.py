@@ -479,6 +479,16 @@ def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=Fals
     return numbers
 
 
+def small_in_a_photo(picture, height, at, size=(4032, 3024), seed=0):
+    """A dark-on-white picture (a written number) shrunk to `height` pixels and photographed at `at` (left,
+    top) on paper filling a phone photo of `size`: (the JPEG image, the picture's box in it)."""
+    small = picture.resize((picture.width * height // picture.height, height), Image.BILINEAR)
+    ink = np.zeros(size[::-1], dtype=np.float32)
+    ink[at[1]:at[1] + height, at[0]:at[0] + small.width] = 1 - np.asarray(small, dtype=np.float32) / 255
+    rng = np.random.default_rng(seed)
+    return as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=1.5), (*at, small.width, height)
+
+
 def as_jpeg(image, quality=70):
     """An image as the JPEG file a phone would send."""
     buffer = io.BytesIO()

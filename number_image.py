@@ -17,6 +17,8 @@ prepares one digit.
    which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
+A number small in a large photo (a line under SMALL_LINE pixels of the working copy) is found again in the
+photo's own pixels around it (around_the_line, use.number_marks).
 """
 from typing import NamedTuple
 
@@ -32,6 +34,10 @@ SPECK = 0.15          # a piece with less ink than this share of the median mark
 TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
+# A line of digits shorter than this many pixels of the working copy (a number small in a large photo) is
+# read again from the picture's own pixels around it, ZOOM_MARGIN of its height of paper on each side:
+SMALL_LINE = 40
+ZOOM_MARGIN = 1.0
 # The spans of a mark the judge is asked about, in heights of the mark (a 1 is about a quarter wide, a wide
 # 2 or 5 about 1.3; MNIST's 99th percentiles are 0.15 and 1.67):
 NARROWEST = 0.15
@@ -174,12 +180,24 @@ def faint_marks(ink, smooth, pieces, owner, height):
 
 def marks_of(image, ink=None):
     """A picture's ink map (of its working copy, digit_image.ink_map), the number's marks in it, their
-    strongest ink, and the picture's pixels per pixel of the working copy (a mark's box times this is in
-    the picture's own pixels)."""
+    strongest ink, and the picture's file's pixels per pixel of the working copy (a mark's box times this
+    is in the file's own pixels, however finely open_picture decoded it)."""
     work = di.working_copy(image)
     ink_map = di.ink_map(work, ink)
     marks, strongest = number_marks(ink_map)
-    return ink_map, marks, strongest, image.width / work.width
+    return ink_map, marks, strongest, image.width / work.width * image.info.get(di.FILE_PIXELS, 1)
+
+
+def around_the_line(marks, scale, size):
+    """The box (left, top, right, bottom) of the marks, with ZOOM_MARGIN line heights of paper on each side,
+    in the pixels of a picture of this size whose pixels per pixel of the working copy are `scale`."""
+    margin = ZOOM_MARGIN * line_height(marks)
+    left = min(mark.box[0] for mark in marks) - margin
+    top = min(mark.box[1] for mark in marks) - margin
+    right = max(mark.box[0] + mark.box[2] for mark in marks) + margin
+    bottom = max(mark.box[1] + mark.box[3] for mark in marks) + margin
+    return (max(0, round(left * scale)), max(0, round(top * scale)),
+            min(size[0], round(right * scale)), min(size[1], round(bottom * scale)))
 
 
 def joined_pieces(marks):

@@ -227,16 +227,40 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
     return [(part, picture, part_logits) for (part, picture), part_logits in zip(pictures, logits)]
 
 
+def number_marks(source, ink, max_pixels):
+    """number_image.marks_of an image file, and where its working copy's corner lies in the file's pixels.
+
+    A number small in a large photo (a line under number_image.SMALL_LINE pixels of the working copy) is
+    read again from the file's own pixels around it, decoded as finely as `max_pixels` allows.
+    """
+    picture = digit_image.open_picture(source, max_pixels)
+    found = number_image.marks_of(picture, ink)
+    ink_map, marks, strongest, scale = found
+    if number_image.line_height(marks) >= number_image.SMALL_LINE or scale <= 1:
+        return (*found, (0, 0))
+    try:
+        if picture.info[digit_image.FILE_PIXELS] > 1:  # a JPEG decoded at a fraction of its size
+            picture = digit_image.decoded_finer(source, picture, max_pixels)
+        file_pixels = picture.info[digit_image.FILE_PIXELS]
+        around = number_image.around_the_line(marks, scale / file_pixels, picture.size)
+        # marks_of the crop counts in the file's pixels, as the crop keeps the picture's info
+        return (*number_image.marks_of(picture.crop(around), ink), (around[0] * file_pixels, around[1] * file_pixels))
+    except ValueError:  # too large to decode whole, or nothing read closer: the first reading stands
+        return (*found, (0, 0))
+
+
 def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXELS, judge=None):
     """Every digit of a written number in one image file, left to right (number_image.py), cut by `judge`
     (by default the shipped one). Raises what read_picture raises, and number_image.NumberError for a
     picture of too many marks to be a number."""
     judge = judge if judge is not None else number_judge(device)
-    ink_strength, marks, strongest, scale = number_image.marks_of(digit_image.open_picture(source, max_pixels), ink)
+    ink_strength, marks, strongest, scale, (left, top) = number_marks(source, ink, max_pixels)
     digits = []
     for mark in marks:
         for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
-            digits.append(DigitOfNumber(reading_of(picture, logits), tuple(round(v * scale) for v in part.box)))
+            x, y, width, height = (v * scale for v in part.box)
+            box = (round(left + x), round(top + y), round(width), round(height))
+            digits.append(DigitOfNumber(reading_of(picture, logits), box))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits
@@ -326,7 +350,7 @@ def show_number_crop(path, digits):
     """Write the picture of what was read beside the input: each digit's box, and the 28x28 it became."""
     seen_path = seen_image_path(path)
     read = [(d.box, d.reading.digit, int(d.reading.probabilities.argmax())) for d in digits]
-    picture = number_image.seen_picture(digit_image.open_picture(path), read)
+    picture = number_image.seen_picture(digit_image.open_picture(path, side=None), read)  # boxes in the file's pixels
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     data.write_atomically(seen_path, buffer.getvalue())

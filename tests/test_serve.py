@@ -477,6 +477,23 @@ def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
     assert all(d["seen"].startswith("data:image/png;base64,") and 0 < d["probability"] <= 1 for d in answer["digits"])
 
 
+def test_a_number_small_in_a_phone_photo_over_the_pixel_limit_is_read_finer_within_it(address, test_digits):
+    """A 12-megapixel JPEG, over the 10 million pixels a request may decode, is first read at an eighth of its
+    size, where its 70-pixel digits are 8 pixels tall; the number is read again at half size (3 million
+    pixels), and its boxes are given in the photo's own pixels."""
+    from digit_pictures import small_in_a_photo
+
+    images, labels = test_digits
+    row = np.concatenate([np.pad(images[i], ((6, 6), (2, 2))) for i in range(4)], axis=1)
+    photo, (left, top, width, height) = small_in_a_photo(Image.fromarray(255 - row), 100, at=(2000, 900))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG")
+    status, answer = post(address, buffer.getvalue(), "predict?number=1")
+    assert status == 200 and answer["number"] == "".join(str(labels[i]) for i in range(4)), answer.get("number")
+    for x, y, w, h in (digit["box"] for digit in answer["digits"]):
+        assert left <= x and x + w <= left + width and top <= y and y + h <= top + height
+
+
 def ink_on_canvas(page):
     """How many of the canvas's pixels are not white."""
     return page.evaluate("""() => {

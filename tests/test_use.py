@@ -204,6 +204,22 @@ def test_a_16_bit_scan_is_read_as_its_8_bit_copy(test_set, tmp_path, capsys):
     assert eight.startswith(f"{eight_bit}: {number} (")
 
 
+def test_a_number_small_in_a_full_size_photo_is_read_from_its_own_pixels(test_set, tmp_path, capsys):
+    """Digits 70 pixels tall in a 4032x3024 phone photo are 8 pixels tall in its 480-pixel working copy, too
+    small to read: the number is read again from the photo's own pixels around it. Its boxes are in the
+    photo's pixels, not in those of the JPEG decoded at an eighth of its size."""
+    from digit_pictures import small_in_a_photo
+
+    picture, number = written_number(test_set, [1, 0, 3, 4], gap=4)  # digits 112 of its 160 pixels
+    photo, (left, top, width, height) = small_in_a_photo(picture, 100, at=(1200, 1700))
+    photo.save(tmp_path / "photo.jpg")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "photo.jpg")]) == 0
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'photo.jpg'}: {number} (")
+    digits = use.read_number(use.load_trained_model(SHIPPED, CPU), str(tmp_path / "photo.jpg"), CPU)
+    for x, y, w, h in (digit.box for digit in digits):
+        assert left <= x and x + w <= left + width and top <= y and y + h <= top + height
+
+
 @pytest.mark.parametrize("photo", [False, True])
 def test_flecks_along_the_papers_edge_are_not_read_as_digits(test_set, tmp_path, capsys, photo):
     """Nine flecks of dirt along the paper's bottom edge, under a written number, scanned or photographed:
