@@ -193,7 +193,7 @@ def reading_of(picture, logits):
 
 class DigitOfNumber(NamedTuple):
     reading: Reading
-    box: tuple  # (x, y, width, height) of its ink in the image, in the image's pixels
+    box: tuple  # (x, y, width, height) of its ink in the image, in the file's pixels (upright, as EXIF says)
 
 
 class Vote(torch.nn.Module):
