@@ -479,8 +479,8 @@ def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
 
 def test_a_number_small_in_a_phone_photo_over_the_pixel_limit_is_read_finer_within_it(address, test_digits):
     """A 12-megapixel JPEG, over the 10 million pixels a request may decode, is first read at an eighth of its
-    size, where its 70-pixel digits are 8 pixels tall; the number is read again at half size (3 million
-    pixels), and its boxes are given in the photo's own pixels."""
+    size, where its digits (28-pixel boxes 70 pixels tall) are 8 pixels tall; the number is read again at half
+    size (3 million pixels), and its boxes are given in the photo's own pixels."""
     from digit_pictures import small_in_a_photo
 
     images, labels = test_digits

@@ -205,12 +205,12 @@ def test_a_16_bit_scan_is_read_as_its_8_bit_copy(test_set, tmp_path, capsys):
 
 
 def test_a_number_small_in_a_full_size_photo_is_read_from_its_own_pixels(test_set, tmp_path, capsys):
-    """Digits 70 pixels tall in a 4032x3024 phone photo are 8 pixels tall in its 480-pixel working copy, too
-    small to read: the number is read again from the photo's own pixels around it. Its boxes are in the
-    photo's pixels, not in those of the JPEG decoded at an eighth of its size."""
+    """Test digits whose 28-pixel boxes are 70 pixels tall in a 4032x3024 phone photo are 8 pixels tall in its
+    480-pixel working copy, too small to read: the number is read again from the photo's own pixels around
+    it. Its boxes are in the photo's pixels, not in those of the JPEG decoded at an eighth of its size."""
     from digit_pictures import small_in_a_photo
 
-    picture, number = written_number(test_set, [1, 0, 3, 4], gap=4)  # digits 112 of its 160 pixels
+    picture, number = written_number(test_set, [1, 0, 3, 4], gap=4)  # boxes 112 of its 160 pixels tall
     photo, (left, top, width, height) = small_in_a_photo(picture, 100, at=(1200, 1700))
     photo.save(tmp_path / "photo.jpg")
     assert mnist_99_4.main(["predict", "--number", str(tmp_path / "photo.jpg")]) == 0
