@@ -479,13 +479,13 @@ def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
 
 def test_a_number_small_in_a_phone_photo_over_the_pixel_limit_is_read_finer_within_it(address, test_digits):
     """A 12-megapixel JPEG, over the 10 million pixels a request may decode, is first read at an eighth of its
-    size, where its digits (28-pixel boxes 70 pixels tall) are 8 pixels tall; the number is read again at half
-    size (3 million pixels), and its boxes are given in the photo's own pixels."""
+    size, where its digits (28-pixel boxes 42 pixels tall) are 5 pixels tall and read `1`; the number is read
+    again at half size (3 million pixels), and its boxes are given in the photo's own pixels."""
     from digit_pictures import small_in_a_photo
 
     images, labels = test_digits
     row = np.concatenate([np.pad(images[i], ((6, 6), (2, 2))) for i in range(4)], axis=1)
-    photo, (left, top, width, height) = small_in_a_photo(Image.fromarray(255 - row), 100, at=(2000, 900))
+    photo, (left, top, width, height) = small_in_a_photo(Image.fromarray(255 - row), 60, at=(2000, 900))
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG")
     status, answer = post(address, buffer.getvalue(), "predict?number=1")
