@@ -82,17 +82,23 @@ class Picture(NamedTuple):
     doubt: str         # why the picture is unlike one digit, or "" when nothing is
 
 
-def working_copy(image):
-    """The image shrunk (never enlarged) so its longer side is at most WORK_SIDE."""
+def in_plain_mode(image):
+    """The image in a mode of a byte a channel (L, LA, RGB or RGBA), which resizing and converting handle."""
     if image.mode == "1":  # two-tone: a byte a pixel is enough, where RGB would take four
-        image = image.convert("L")
-    elif image.mode.startswith("I"):  # 16-bit gray (a scanner's PNG): Pillow's convert would clip it to white
+        return image.convert("L")
+    if image.mode.startswith("I"):  # 16-bit gray (a scanner's PNG): Pillow's convert would clip it to white
         pixels = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16") or pixels.max() > 255:
             pixels = pixels / 257
-        image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
-    elif image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK, 16-bit: resize needs a plain mode
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        return Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palette, CMYK
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return image
+
+
+def working_copy(image):
+    """The image in a plain mode, shrunk (never enlarged) so its longer side is at most WORK_SIDE."""
+    image = in_plain_mode(image)
     factor = WORK_SIDE / max(image.size)
     if factor >= 1:
         return image

@@ -302,9 +302,12 @@ def digit_picture(ink, strongest, mark):
 
 def seen_picture(image, digits, width=900, zoom=3):
     """What a number's reading saw: the image (at most `width` wide) with each digit's box, and below it
-    each digit's 28x28 image `zoom` times its size with the digit read. `digits`: (box, 28x28, digit)."""
-    scale = min(1.0, width / image.width)
-    shown = image.convert("RGB").resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    each digit's 28x28 image `zoom` times its size with the digit read. `digits`: (box, 28x28, digit), each
+    box in the file's pixels (di.FILE_PIXELS: the image may be a JPEG decoded at a fraction of its size)."""
+    shown_scale = min(1.0, width / image.width)
+    shown = di.in_plain_mode(image).convert("RGB").resize((max(1, round(image.width * shown_scale)),
+                                                           max(1, round(image.height * shown_scale))))
+    scale = shown_scale / image.info.get(di.FILE_PIXELS, 1)  # shown pixels per file pixel
     cell = di.FIELD * zoom + 8
     picture = Image.new("RGB", (max(shown.width, cell * len(digits)), shown.height + cell + 16), "white")
     picture.paste(shown, (0, 0))

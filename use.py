@@ -235,7 +235,7 @@ def number_marks(source, ink, max_pixels):
     """
     picture = digit_image.open_picture(source, max_pixels)
     found = number_image.marks_of(picture, ink)
-    ink_map, marks, strongest, scale = found
+    _, marks, _, scale = found
     if number_image.line_height(marks) >= number_image.SMALL_LINE or scale <= 1:
         return (*found, (0, 0))
     try:
@@ -350,7 +350,7 @@ def show_number_crop(path, digits):
     """Write the picture of what was read beside the input: each digit's box, and the 28x28 it became."""
     seen_path = seen_image_path(path)
     read = [(d.box, d.reading.digit, int(d.reading.probabilities.argmax())) for d in digits]
-    picture = number_image.seen_picture(digit_image.open_picture(path, side=None), read)  # boxes in the file's pixels
+    picture = number_image.seen_picture(digit_image.open_picture(path), read)
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     data.write_atomically(seen_path, buffer.getvalue())

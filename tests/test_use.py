@@ -191,16 +191,19 @@ def test_predict_reads_a_written_number_and_shows_each_digits_box(test_set, tmp_
 
 
 def test_a_16_bit_scan_is_read_as_its_8_bit_copy(test_set, tmp_path, capsys):
-    """A scanner's 16-bit gray PNG: Pillow's own conversion clips every pixel to white ("no ink found")."""
+    """A scanner's 16-bit gray PNG: Pillow's own conversion clips every pixel to white ("no ink found"), and
+    the picture of what was read showed blank paper."""
     picture, number = written_number(test_set, [0, 1, 2, 3])
     eight_bit, sixteen_bit = tmp_path / "8.png", tmp_path / "16.png"
     picture.save(eight_bit)
     Image.fromarray(np.asarray(picture).astype(np.uint16) * 257).save(sixteen_bit)
     assert Image.open(sixteen_bit).mode.startswith("I")
-    for flags in ([], ["--number"]):
+    for flags in (["--show-crop"], ["--number", "--show-crop"]):
         assert mnist_99_4.main(["predict", *flags, str(eight_bit), str(sixteen_bit)]) == 0
         eight, sixteen = capsys.readouterr().out.splitlines()
-        assert sixteen.replace("16.png", "8.png") == eight
+        assert sixteen.replace("16.", "8.") == eight
+        seen = [np.asarray(Image.open(tmp_path / f"{bits}.seen.png")) for bits in (8, 16)]
+        assert np.array_equal(*seen)
     assert eight.startswith(f"{eight_bit}: {number} (")
 
 
@@ -213,11 +216,17 @@ def test_a_number_small_in_a_full_size_photo_is_read_from_its_own_pixels(test_se
     picture, number = written_number(test_set, [1, 0, 3, 4], gap=4)  # boxes 112 of its 160 pixels tall
     photo, (left, top, width, height) = small_in_a_photo(picture, 100, at=(1200, 1700))
     photo.save(tmp_path / "photo.jpg")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "photo.jpg")]) == 0
+    assert mnist_99_4.main(["predict", "--number", "--show-crop", str(tmp_path / "photo.jpg")]) == 0
     assert capsys.readouterr().out.startswith(f"{tmp_path / 'photo.jpg'}: {number} (")
     digits = use.read_number(use.load_trained_model(SHIPPED, CPU), str(tmp_path / "photo.jpg"), CPU)
     for x, y, w, h in (digit.box for digit in digits):
         assert left <= x and x + w <= left + width and top <= y and y + h <= top + height
+    # The picture of what was read shows the photo as decoded, an eighth of its size, and the boxes on it
+    # (each box's number, drawn inside it from its corner, runs up to 12 pixels past a box this small).
+    seen = np.asarray(Image.open(tmp_path / "photo.seen.png").convert("RGB")).astype(int)[:3024 // 8]
+    rows, cols = np.nonzero((seen[..., 0] > 180) & (seen[..., 1] < 80) & (seen[..., 2] < 80))  # the red boxes
+    assert rows.size and left / 8 - 2 <= cols.min() and cols.max() <= (left + width) / 8 + 12
+    assert top / 8 - 2 <= rows.min() and rows.max() <= (top + height) / 8 + 12
 
 
 @pytest.mark.parametrize("photo", [False, True])
