@@ -30,21 +30,18 @@ from model import Net
 
 ONE_DIGIT = (0.85, 0.15)  # a span with at least this share of one digit's ink, and other ink up to this share of it
 NOT_ONE = (0.6, 0.35)     # a span with less than this share of any digit's ink, or more other ink than this
-TWO_DIGITS = 0.5          # a span with this share of each of two digits' ink (a 4 and the 1 it overlaps) is
-                          # never one digit, and every such span is taught, not only the sample of the others
 GAP_KINDS = ("separated", "touching", "overlapping")
 BLOCKY_SHARE = 0.5        # of the numbers, enlarged pixel by pixel (a small picture zoomed), not smoothly
 
 
 def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
     """The spans the reader would consider in one number of these digits, enlarged smoothly or pixel by
-    pixel: (pictures, classes, two digits), each class a digit or NOT_ONE_DIGIT, and whether the span holds
-    TWO_DIGITS of each of two digits."""
+    pixel: (pictures, classes), each class a digit or NOT_ONE_DIGIT."""
     ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True, smooth=smooth)
     ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
     ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
     ink_of_digit = ink_per_column.sum(axis=1)
-    pictures, classes, two_digits = [], [], []
+    pictures, classes = [], []
     for mark in marks:
         parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0)  # short spans too, as pieces
         for (a, b), picture in zip(parts.spans, parts.pictures):
@@ -54,40 +51,33 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
             main = int(np.argmax(inside / ink_of_digit))  # the digit most of whose ink is inside
             share = inside[main] / ink_of_digit[main]
             others = (inside.sum() - inside[main]) / max(inside[main], 1)  # other digits' ink, to this one's
-            second = np.sort(inside / ink_of_digit)[-2] if len(digits) > 1 else 0.0
-            if second >= TWO_DIGITS:
-                classes.append(number_image.NOT_ONE_DIGIT)
-            elif share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
+            if share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
                 classes.append(int(labels[main]))
             elif share < NOT_ONE[0] or others > NOT_ONE[1]:
                 classes.append(number_image.NOT_ONE_DIGIT)
             else:
                 continue  # neither clearly one digit nor clearly not
             pictures.append(picture)
-            two_digits.append(second >= TWO_DIGITS)
-    return pictures, classes, two_digits
+    return pictures, classes
 
 
 def training_spans(images, labels, count, rng):
     """The labelled spans of `count` numbers of 2-5 digits, a third of each gap kind, BLOCKY_SHARE of them
-    enlarged pixel by pixel; every span of two digits, and as many other spans that are not one digit as three
-    times those that are."""
-    pictures, classes, two_digits = [], [], []
+    enlarged pixel by pixel; as many spans that are not one digit as three times those that are."""
+    pictures, classes = [], []
     for i in range(count):
         picks = rng.choice(len(images), size=int(rng.integers(2, 6)), replace=False)
         try:
-            spans, span_classes, span_two_digits = labelled_spans(images[picks], labels[picks], rng,
-                                                                  GAP_KINDS[i % 3], smooth=i % 10 >= 10 * BLOCKY_SHARE)
+            spans, span_classes = labelled_spans(images[picks], labels[picks], rng, GAP_KINDS[i % 3],
+                                                 smooth=i % 10 >= 10 * BLOCKY_SHARE)
         except ValueError:  # a number too faint to find
             continue
         pictures += spans
         classes += span_classes
-        two_digits += span_two_digits
-    pictures, classes, two_digits = np.stack(pictures), np.array(classes), np.array(two_digits)
+    pictures, classes = np.stack(pictures), np.array(classes)
     one = np.flatnonzero(classes != number_image.NOT_ONE_DIGIT)
-    not_one = np.flatnonzero((classes == number_image.NOT_ONE_DIGIT) & ~two_digits)
-    sample = rng.choice(not_one, min(len(not_one), 3 * len(one)), replace=False)
-    keep = rng.permutation(np.concatenate([one, np.flatnonzero(two_digits), sample]))
+    not_one = np.flatnonzero(classes == number_image.NOT_ONE_DIGIT)
+    keep = rng.permutation(np.concatenate([one, rng.choice(not_one, min(len(not_one), 3 * len(one)), replace=False)]))
     return torch.from_numpy(pictures[keep]), torch.from_numpy(classes[keep]).long()
 
 
