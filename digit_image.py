@@ -13,10 +13,10 @@ document scanners do:
    closing, which removes strokes thinner than its window and keeps the slow
    changes of light), and ink is what is darker than its own paper,
    relatively, in the colour channel where it stands out most;
-2. keep the digit: long thin horizontal or vertical runs are ruled or squared
-   lines and go; of the remaining strokes, the largest connected one and the
-   pieces near it stay (a stroke that runs off the frame too), specks and
-   page edges go;
+2. keep the digit: long thin runs across are ruled lines and go, and upright
+   ones too where lines across are there (squared paper); of the remaining
+   strokes, the largest connected one and the pieces near it stay (a stroke
+   that runs off the frame too), specks and page edges go;
 3. even the strokes: whatever the pen, a stroke is redrawn within MNIST's usual widths (a thin
    ballpoint widened, a fat marker redrawn along its centreline), full brightness at its core,
    soft-edged as MNIST's scans were;
@@ -175,12 +175,16 @@ def runs_longer_than(mask, length, width, axis):
 
 
 def printed_lines(faint_ink):
-    """Long thin horizontal and vertical runs: the lines of ruled or squared paper."""
+    """Long thin horizontal and vertical runs: the lines of ruled or squared paper. Upright runs are lines only
+    beside lines across (squared paper): no paper is ruled up and down alone, and two tall thin upright runs
+    on their own are the 1s of a number written with a fine pen (a ballpoint 2011 read `20`)."""
     height, width = faint_ink.shape
     # At least 2: in a small image (a 28x28 digit, a thumbnail) a 2-pixel run is a pen stroke.
     thick = max(2, round(max(height, width) * LINE_WIDTH))
     lines = np.zeros_like(faint_ink)
-    for axis, extent in ((1, width), (0, height)):
+    for axis, extent in ((1, width), (0, height)):  # across, then upright
+        if axis == 0 and not lines.any():
+            break
         length = max(3, round(extent * LINE_LENGTH))
         runs = runs_longer_than(faint_ink, length, 1, axis) & ~runs_longer_than(faint_ink, length, thick, axis)
         # Printed lines come in families; one long thin run alone is a stroke (a 1, a 7's bar) of a fine pen.

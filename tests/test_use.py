@@ -358,6 +358,30 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     assert read_drawn_number(pen_ink(segments, (1300, 500), pen), tmp_path, capsys) == "1971"
 
 
+@pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, in pixels
+def test_ones_written_as_straight_upright_strokes_are_digits_not_a_papers_lines(tmp_path, capsys, pen):
+    """2011 with its 1s one straight upright stroke each: two long thin upright runs are not squared paper's
+    lines where no lines run across (the ballpoint's 1s were taken out as lines: `20`)."""
+    from digit_pictures import MOUSE_DIGITS, pen_ink
+
+    upright_one = [[(0.5, 0.0), (0.5, 1.0)]]
+    segments = drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], upright_one, upright_one], box=(220, 300), step=260,
+                              origin=(150, 60))
+    assert read_drawn_number(pen_ink(segments, (1300, 420), pen), tmp_path, capsys) == "2011"
+
+
+def test_upright_runs_are_a_papers_lines_only_beside_lines_across():
+    import digit_image
+
+    squared = np.zeros((200, 300), dtype=bool)
+    squared[20::40, :] = squared[:, 20::40] = True
+    assert digit_image.printed_lines(squared).all(axis=0)[20::40].all()  # every upright line, top to bottom
+    assert digit_image.printed_lines(squared).all(axis=1)[20::40].all()  # and every line across
+    upright = np.zeros((200, 300), dtype=bool)
+    upright[20:180, 100] = upright[20:180, 200] = True
+    assert not digit_image.printed_lines(upright).any()
+
+
 @pytest.mark.parametrize("marker, pen, shade", [
     (30, 2, 1.0),    # 26 in a fine pen beside 20 in a broad marker
     (26, 26, 0.35),  # 26 in a pale ink (a pencil) beside 20 in a dark one, both markers
