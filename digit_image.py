@@ -176,8 +176,8 @@ def runs_longer_than(mask, length, width, axis):
 
 def printed_lines(faint_ink):
     """Long thin horizontal and vertical runs: the lines of ruled or squared paper. Upright runs are lines only
-    beside lines across (squared paper): no paper is ruled up and down alone, and two tall thin upright runs
-    on their own are the 1s of a number written with a fine pen (a ballpoint 2011 read `20`)."""
+    beside lines across (squared paper): paper ruled up and down alone is rare, and two tall thin upright
+    runs on their own are likelier the 1s of a number written with a fine pen (a ballpoint 2011 read `20`)."""
     height, width = faint_ink.shape
     # At least 2: in a small image (a 28x28 digit, a thumbnail) a 2-pixel run is a pen stroke.
     thick = max(2, round(max(height, width) * LINE_WIDTH))
