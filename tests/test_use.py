@@ -375,8 +375,9 @@ def test_upright_runs_are_a_papers_lines_only_beside_lines_across():
 
     squared = np.zeros((200, 300), dtype=bool)
     squared[20::40, :] = squared[:, 20::40] = True
-    assert digit_image.printed_lines(squared).all(axis=0)[20::40].all()  # every upright line, top to bottom
-    assert digit_image.printed_lines(squared).all(axis=1)[20::40].all()  # and every line across
+    lines = digit_image.printed_lines(squared)
+    assert lines.all(axis=0)[20::40].all()  # every upright line, top to bottom
+    assert lines.all(axis=1)[20::40].all()  # and every line across
     upright = np.zeros((200, 300), dtype=bool)
     upright[20:180, 100] = upright[20:180, 200] = True
     assert not digit_image.printed_lines(upright).any()
