@@ -196,13 +196,27 @@ class DigitOfNumber(NamedTuple):
     box: tuple  # (x, y, width, height) of its ink in the image, in the file's pixels (upright, as EXIF says)
 
 
+class Vote(torch.nn.Module):
+    """Judges that vote: the log of the mean of their probabilities."""
+
+    def __init__(self, judges):
+        super().__init__()
+        self.judges = torch.nn.ModuleList(judges)
+
+    def forward(self, x):
+        return torch.logsumexp(torch.stack([judge(x) for judge in self.judges]), dim=0) - np.log(len(self.judges))
+
+
 @functools.cache
 def number_judge(device, path=None):
-    """The number reader's judge (number_judge.py), the shipped one or that of `path`, loaded once."""
+    """The number reader's judge (number_judge.py), the shipped one or that of `path`, loaded once; `path`
+    may name several judges, joined by commas, which then vote (rounds 22 and 24, trials)."""
     try:
-        return load_trained_model(shown_path(path or JUDGE_WEIGHTS), device, classes=number_image.NOT_ONE_DIGIT + 1)
+        judges = [load_trained_model(shown_path(one), device, classes=number_image.NOT_ONE_DIGIT + 1)
+                  for one in str(path or JUDGE_WEIGHTS).split(",")]
     except UsageError as error:
         raise UsageError(f"{error} (the number reader's judge: `python number_judge.py` makes it again)") from None
+    return judges[0] if len(judges) == 1 else Vote(judges).eval()
 
 
 def digits_of_mark(model, judge, ink, strongest, mark, device):
