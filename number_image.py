@@ -11,10 +11,10 @@ prepares one digit.
 4. each mark's strokes are also found at half its own strongest ink, as one digit's are (with_faint_ink):
    a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own;
 5. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
-   one digit, a small network (the judge, number_judge.py) gives each the probability that it is one
-   whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be (the model alone
-   is sure of a 0's halves as two 1s; the judge alone, of a 4 with a 1 across its edge as one digit,
-   which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
+   one digit, two small networks that vote (the judges, number_judge.py) give each the probability
+   that it is one whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be
+   (the model alone is sure of a 0's halves as two 1s; a judge alone may be sure of a 4 with a 1 across
+   its edge as one digit, which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 A number small in a large photo (a line under SMALL_LINE pixels of the working copy) is found again in the

@@ -1,6 +1,9 @@
 """Train the number reader's judge: a Net that tells whether a span of a written number is one whole digit.
 
-    python number_judge.py          # writes number_judge.pt and its .sha256 (about 7 minutes on 2 cores)
+    python number_judge.py                                            # number_judge.pt and its .sha256
+    python number_judge.py --every-pair --out number_judge_pairs.pt  # the judge that votes beside it
+
+Each takes about 7 minutes on 2 cores.
 
 The digit model is sure of what it reads even when a span is half a digit (a 0's halves are two 1s) or
 two digits squeezed together (a 4 and a 1 are a 4), so it cannot choose where touching digits meet.
@@ -10,6 +13,12 @@ itself considers (number_image.possible_parts, and the short ones it leaves out)
 (digit_pictures.number_ink): a span holding most of one digit's ink and little of any other's is that
 digit; one holding little of any digit, or much of two, is not one digit; the spans in between are
 left out. The test digits, which the benchmark's numbers are made of, are never used.
+
+The reader asks two judges and takes the mean of their probabilities (use.Vote). The second is taught
+--every-pair: every span that holds TWO_DIGITS of each of two digits, which the first sees only in the
+sample of spans that are not one digit. It cuts a 1 from the digit it overlaps where the first keeps the
+two whole, and the first keeps a 7 whole where the second would cut it (benchmarks/RESEARCH.md, rounds
+23-25).
 """
 import argparse
 import sys
@@ -30,18 +39,21 @@ from model import Net
 
 ONE_DIGIT = (0.85, 0.15)  # a span with at least this share of one digit's ink, and other ink up to this share of it
 NOT_ONE = (0.6, 0.35)     # a span with less than this share of any digit's ink, or more other ink than this
+TWO_DIGITS = 0.5          # --every-pair: a span with this share of each of two digits' ink (a 4 and the 1 it
+                          # overlaps) is never one digit, and every such span is taught
 GAP_KINDS = ("separated", "touching", "overlapping")
 BLOCKY_SHARE = 0.5        # of the numbers, enlarged pixel by pixel (a small picture zoomed), not smoothly
 
 
-def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
+def labelled_spans(digits, labels, rng, gap_kind, smooth=True, every_pair=False):
     """The spans the reader would consider in one number of these digits, enlarged smoothly or pixel by
-    pixel: (pictures, classes), each class a digit or NOT_ONE_DIGIT."""
+    pixel: (pictures, classes, pairs), each class a digit or NOT_ONE_DIGIT. With `every_pair`, a span that
+    holds TWO_DIGITS of each of two digits is a pair, and not one digit."""
     ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True, smooth=smooth)
     ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
     ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
     ink_of_digit = ink_per_column.sum(axis=1)
-    pictures, classes = [], []
+    pictures, classes, pairs = [], [], []
     for mark in marks:
         parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0)  # short spans too, as pieces
         for (a, b), picture in zip(parts.spans, parts.pictures):
@@ -51,33 +63,41 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True):
             main = int(np.argmax(inside / ink_of_digit))  # the digit most of whose ink is inside
             share = inside[main] / ink_of_digit[main]
             others = (inside.sum() - inside[main]) / max(inside[main], 1)  # other digits' ink, to this one's
-            if share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
+            pair = every_pair and len(digits) > 1 and np.sort(inside / ink_of_digit)[-2] >= TWO_DIGITS
+            if pair:
+                classes.append(number_image.NOT_ONE_DIGIT)
+            elif share >= ONE_DIGIT[0] and others <= ONE_DIGIT[1]:
                 classes.append(int(labels[main]))
             elif share < NOT_ONE[0] or others > NOT_ONE[1]:
                 classes.append(number_image.NOT_ONE_DIGIT)
             else:
                 continue  # neither clearly one digit nor clearly not
             pictures.append(picture)
-    return pictures, classes
+            pairs.append(pair)
+    return pictures, classes, pairs
 
 
-def training_spans(images, labels, count, rng):
+def training_spans(images, labels, count, rng, every_pair=False):
     """The labelled spans of `count` numbers of 2-5 digits, a third of each gap kind, BLOCKY_SHARE of them
-    enlarged pixel by pixel; as many spans that are not one digit as three times those that are."""
-    pictures, classes = [], []
+    enlarged pixel by pixel; as many spans that are not one digit as three times those that are, and with
+    `every_pair` every pair of two digits besides."""
+    pictures, classes, pairs = [], [], []
     for i in range(count):
         picks = rng.choice(len(images), size=int(rng.integers(2, 6)), replace=False)
         try:
-            spans, span_classes = labelled_spans(images[picks], labels[picks], rng, GAP_KINDS[i % 3],
-                                                 smooth=i % 10 >= 10 * BLOCKY_SHARE)
+            spans, span_classes, span_pairs = labelled_spans(images[picks], labels[picks], rng, GAP_KINDS[i % 3],
+                                                             smooth=i % 10 >= 10 * BLOCKY_SHARE,
+                                                             every_pair=every_pair)
         except ValueError:  # a number too faint to find
             continue
         pictures += spans
         classes += span_classes
-    pictures, classes = np.stack(pictures), np.array(classes)
+        pairs += span_pairs
+    pictures, classes, pairs = np.stack(pictures), np.array(classes), np.array(pairs, dtype=bool)
     one = np.flatnonzero(classes != number_image.NOT_ONE_DIGIT)
-    not_one = np.flatnonzero(classes == number_image.NOT_ONE_DIGIT)
-    keep = rng.permutation(np.concatenate([one, rng.choice(not_one, min(len(not_one), 3 * len(one)), replace=False)]))
+    not_one = np.flatnonzero((classes == number_image.NOT_ONE_DIGIT) & ~pairs)
+    sample = rng.choice(not_one, min(len(not_one), 3 * len(one)), replace=False)
+    keep = rng.permutation(np.concatenate([one, np.flatnonzero(pairs), sample]))
     return torch.from_numpy(pictures[keep]), torch.from_numpy(classes[keep]).long()
 
 
@@ -110,6 +130,8 @@ def main():
     parser.add_argument("--width", type=int, default=8, help="the judge's Net's width (default: 8, the digit model's)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="number_judge.pt")
+    parser.add_argument("--every-pair", action="store_true",
+                        help="teach every span of two digits, as not one digit (number_judge_pairs.pt)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="another value of one of the bounds above, e.g. --set ONE_DIGIT=0.9,0.1 (to try)")
     args = parser.parse_args()
@@ -121,7 +143,8 @@ def main():
     started = time.perf_counter()
     data.prepare_mnist(args.data_dir)
     images, labels = (t.numpy() for t in data.load_mnist(args.data_dir, train=True))
-    pictures, classes = training_spans(images, labels, args.numbers, np.random.default_rng(args.seed))
+    pictures, classes = training_spans(images, labels, args.numbers, np.random.default_rng(args.seed),
+                                       args.every_pair)
     held = len(pictures) // 50  # a fiftieth held back, to say how well the judge learned
     print(f"{len(pictures)} spans, {int((classes != number_image.NOT_ONE_DIGIT).sum())} of them one digit", flush=True)
     judge = train(pictures[held:], classes[held:], args.epochs, args.seed, args.width)

@@ -27,7 +27,11 @@ import runs
 from cli import UsageError, number
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "mnist_net.pt"
-JUDGE_WEIGHTS = SHIPPED_WEIGHTS.with_name("number_judge.pt")  # which parts of a number are one digit
+JUDGES = {  # which parts of a number are one digit: two judges that vote, and the command that makes each
+    SHIPPED_WEIGHTS.with_name("number_judge.pt"): "python number_judge.py",
+    SHIPPED_WEIGHTS.with_name("number_judge_pairs.pt"):
+        "python number_judge.py --every-pair --out number_judge_pairs.pt",
+}
 EVAL_BATCH = 500  # no backward pass, so large batches
 UNSURE_BELOW = 0.5  # a best guess with less probability than this is reported as unsure
 # The model's evidence for a picture, the log of the sum of exp(logit), for each digit 0-9 it may read:
@@ -197,7 +201,8 @@ class DigitOfNumber(NamedTuple):
 
 
 class Vote(torch.nn.Module):
-    """Judges that vote: the log of the mean of their probabilities."""
+    """Judges that vote: the log of the mean of their probabilities. One judge is sure a 1 and the digit it
+    overlaps are one digit where the other is not; the mean sides with whichever is surer (rounds 23-25)."""
 
     def __init__(self, judges):
         super().__init__()
@@ -208,14 +213,16 @@ class Vote(torch.nn.Module):
 
 
 @functools.cache
-def number_judge(device, path=None):
-    """The number reader's judge (number_judge.py), the shipped one or that of `path`, loaded once; `path`
-    may name several judges, joined by commas, which then vote (rounds 22 and 24, trials)."""
-    try:
-        judges = [load_trained_model(shown_path(one), device, classes=number_image.NOT_ONE_DIGIT + 1)
-                  for one in str(path or JUDGE_WEIGHTS).split(",")]
-    except UsageError as error:
-        raise UsageError(f"{error} (the number reader's judge: `python number_judge.py` makes it again)") from None
+def number_judge(device, paths=None):
+    """The number reader's judges (number_judge.py), loaded once, voting: the shipped two, or those of
+    `paths`, joined by commas (a benchmark's --judge)."""
+    chosen = {path: f"python number_judge.py --out {path}" for path in paths.split(",")} if paths else JUDGES
+    judges = []
+    for path, remake in chosen.items():
+        try:
+            judges.append(load_trained_model(shown_path(path), device, classes=number_image.NOT_ONE_DIGIT + 1))
+        except UsageError as error:
+            raise UsageError(f"{error} (a judge of the number reader: `{remake}` makes it again)") from None
     return judges[0] if len(judges) == 1 else Vote(judges).eval()
 
 

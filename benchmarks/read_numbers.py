@@ -10,7 +10,7 @@ pixels). Each kind is read as 4-digit numbers (the targets) and as numbers of 2-
 separated 4-digit ones also as phone photos (shadowed, ruled paper, blur, JPEG) and enlarged pixel by
 pixel (blocky, as a small picture zoomed without smoothing). Every picture goes
 through use.read_number from its PNG or JPEG bytes, decoding included, in fp32 with 2 threads, with the
-shipped judge of spans or --judge's (number_judge.py --out).
+shipped judges of spans or --judge's (number_judge.py --out).
 Writes the table to benchmarks/results/read_numbers.md (--out) and a figure of the misread numbers, each
 with what was read, to --figure.
 """
@@ -35,7 +35,7 @@ import runs  # noqa: E402
 import use  # noqa: E402
 from digit_pictures import as_jpeg, number_set  # noqa: E402
 
-HELD_OUT_SEED = 2038  # read once, 1,000 of each kind, with round 18's reader (2036-2037: 300; 2029-2035: 100)
+HELD_OUT_SEED = 2039  # read once, 1,000 of each kind, with round 25's reader (2038: round 18's; 2036-2037: 300)
 PHOTOS, BLOCKY = "phone photos", "enlarged pixel by pixel"  # the looks other than a smooth scan
 KINDS = [("separated", (4, 4), None), ("touching", (4, 4), None), ("overlapping", (4, 4), None),
          ("separated", (4, 4), PHOTOS), ("separated", (2, 8), None), ("touching", (2, 8), None),
@@ -103,8 +103,8 @@ def main():
                         help=f"which numbers (default: {HELD_OUT_SEED}, held out; 1 and 3 are the dev sets)")
     parser.add_argument("--count", type=int, default=100, help="numbers of each kind (default: 100)")
     parser.add_argument("--checkpoint", default=str(use.SHIPPED_WEIGHTS), help="weights (default: the shipped)")
-    parser.add_argument("--judge", default=str(use.JUDGE_WEIGHTS),
-                        help="the judge of spans (default: the shipped; another from number_judge.py --out)")
+    parser.add_argument("--judge", help="the judges of spans, joined by commas (default: the shipped two; "
+                                         "others from number_judge.py --out)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="benchmarks/results/read_numbers.md")
     parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
@@ -121,6 +121,7 @@ def main():
     images, labels = (t.numpy() for t in data.load_mnist(args.data_dir, train=False))
     model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
     judge = use.number_judge(torch.device("cpu"), args.judge)
+    judge_names = ",".join(Path(path).name for path in (args.judge.split(",") if args.judge else use.JUDGES))
     rows, failures = [], []
     for k, (kind, lengths, look) in enumerate(KINDS):
         numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths,
@@ -134,7 +135,7 @@ def main():
                      if read != truth]
     command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
     table = "\n".join([
-        f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, judge {Path(args.judge).name}, commit {commit}, fp32, 2 threads, "
+        f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, judge {judge_names}, commit {commit}, fp32, 2 threads, "
         f"{platform.machine()}, torch {torch.__version__})", "",
         "| numbers | count | digits right | numbers wholly right | read with a wrong digit count | median ms |",
         "|---|---|---|---|---|---|", *rows, ""])
