@@ -1,4 +1,4 @@
-"""Train the number reader's judge: a Net that tells whether a span of a written number is one whole digit.
+"""Train a judge for the number reader: a Net that tells whether a span of a written number is one whole digit.
 
     python number_judge.py                                            # number_judge.pt and its .sha256
     python number_judge.py --every-pair --out number_judge_pairs.pt  # the judge that votes beside it
