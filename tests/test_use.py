@@ -358,18 +358,39 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     assert read_drawn_number(pen_ink(segments, (1300, 500), pen), tmp_path, capsys) == "1971"
 
 
-def test_a_one_overlapping_its_neighbour_is_a_digit_of_its_own(test_set, tmp_path, capsys):
-    """Three of the benchmark's overlapping numbers (dev seed 1) whose 1 the first judge alone keeps whole
-    with the digit beside it (3541 read 354, 8210 read 820, 5104 read 504): the second judge, taught every
-    span of two digits, is sure they are two, and the vote cuts them."""
+def read_dev_overlapping_numbers(test_set, indices, tmp_path, capsys):
+    """(number, what `predict --number` reads) for some of the benchmark's overlapping 4-digit numbers of dev
+    seed 1 (`benchmarks/read_numbers.py --seed 1`), by their index there."""
     from digit_pictures import number_set
 
     images, labels = (t.numpy() for t in test_set)
-    numbers = number_set(images, labels, 177, 1 * 100 + 2, "overlapping", (4, 4))
-    for index in (46, 94, 176):
+    numbers = number_set(images, labels, max(indices) + 1, 1 * 100 + 2, "overlapping", (4, 4))
+    read = []
+    for index in indices:
         image, truth = numbers[index]
-        image.save(tmp_path / "number.png")
-        assert read_number_in(tmp_path / "number.png", capsys) == truth
+        image.save(tmp_path / f"{truth}.png")
+        read.append((truth, read_number_in(tmp_path / f"{truth}.png", capsys)))
+    return read
+
+
+def test_a_one_overlapping_its_neighbour_is_a_digit_of_its_own(test_set, tmp_path, capsys):
+    """Numbers whose 1 the first judge alone keeps whole with the digit beside it (3541 read 354, 8210 read
+    820, 5104 read 504): the second judge, taught every span of two digits, is sure they are two, and the
+    vote cuts them."""
+    for truth, read in read_dev_overlapping_numbers(test_set, [46, 94, 176], tmp_path, capsys):
+        assert read == truth
+
+
+def test_the_models_doubt_chooses_between_cuts_the_judges_find_alike(test_set, tmp_path, capsys):
+    """Without the model's doubt in a span's score (SURE_WEIGHT), 7521 reads 7721 and 7013 reads 793."""
+    for truth, read in read_dev_overlapping_numbers(test_set, [4, 107], tmp_path, capsys):
+        assert read == truth
+
+
+def test_a_span_much_shorter_than_the_ink_around_it_is_not_offered_as_a_digit(test_set, tmp_path, capsys):
+    """Offered spans as short as a 7's flag (PIECE_HEIGHT), 2475 reads 244751 and 8414 reads 8214."""
+    for truth, read in read_dev_overlapping_numbers(test_set, [132, 182], tmp_path, capsys):
+        assert read == truth
 
 
 @pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, in pixels
