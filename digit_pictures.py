@@ -463,6 +463,42 @@ def number_ink(digits, rng, gap_kind, scale=4, each_digit=False, smooth=True):
     return line_of(pieces), [line_of([piece]) for piece in pieces]
 
 
+# The gap between neighbouring pen-drawn digits' ink where they come closest, in shares of a digit's height:
+# at 0 the inks meet, below 0 one digit's ink reaches into the other's.
+INK_GAPS = {"separated": (0.1, 0.3), "touching": (0.0, 0.0), "overlapping": (-0.1, -0.05)}
+
+
+def pen_number(digits, rng, gap_kind, pen, height=200):
+    """A number written with a round pen `pen` pixels wide, as ink (0-1): each digit MOUSE_DIGITS's strokes
+    about `height` pixels tall, resized by up to 10%, leaning up to 10 degrees and moved up or down by up to
+    a twentieth of its height; each placed so that its ink comes INK_GAPS[gap_kind] of the height from the
+    ink before it, in the rows where they come closest (the MNIST numbers' GAPS are between boxes, so their
+    "touching" digits' ink seldom meets)."""
+    box = height / 0.66  # MOUSE_DIGITS fill about 0.66 of their box's height
+    line = np.zeros((int(box * 1.4), int(box * len(digits)) + 200), dtype=np.float32)
+    reach = np.full(line.shape[0], -10**6)  # the rightmost ink so far in each row
+    for digit in digits:
+        strokes = transformed(MOUSE_DIGITS[digit], rng.uniform(0.9, 1.1), rng.uniform(-3, 10),
+                              (0.5, 0.5 + rng.uniform(-0.05, 0.05) * 0.66))
+        segments = [((x0 * box, y0 * box), (x1 * box, y1 * box)) for stroke in strokes
+                    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:])]
+        ink = pen_ink(segments, (int(box), int(box)), pen, rng, pressure=0.3)
+        cols = np.flatnonzero(ink.max(axis=0) > 0.5)
+        ink = ink[:, cols[0]:cols[-1] + 1]
+        inked = ink > 0.5
+        rows = np.flatnonzero(inked.any(axis=1))
+        left = inked[rows].argmax(axis=1)  # the digit's leftmost ink in each of its rows
+        gap = round(rng.uniform(*INK_GAPS[gap_kind]) * height)
+        top = int(box * 0.2)
+        x = 100 if reach.max() < 0 else int(np.max(reach[top + rows] - left)) + 1 + gap
+        region = line[top:top + ink.shape[0], x:x + ink.shape[1]]
+        np.maximum(region, ink, out=region)
+        right = x + inked.shape[1] - 1 - inked[rows, ::-1].argmax(axis=1)
+        reach[top + rows] = np.maximum(reach[top + rows], right)
+    used = np.flatnonzero(line.max(axis=0) > 0)
+    return line[:, :used[-1] + 100]
+
+
 def number_set(images, labels, count, seed, gap_kind, lengths=(2, 8), photo=False, smooth=True):
     """`count` numbers of `lengths[0]`-`lengths[1]` real MNIST test digits: (PIL image, the number as a string);
     enlarged pixel by pixel unless `smooth` (number_ink)."""

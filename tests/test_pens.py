@@ -165,3 +165,16 @@ def test_a_numbers_digit_keeps_the_faint_stretch_joined_to_its_stroke_and_no_oth
     plain, faint = digit_image.soft_crop(ink, 1.0, wide), digit_image.soft_crop(ink, 1.0, wide, faint=True)
     assert faint[25:29, 10:20].min() == pytest.approx(0.35) and plain[25:29, 10:20].max() == 0
     assert faint[0:4, 32:38].max() == plain[0:4, 32:38].max() == 0
+
+
+@pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, on digits 200 pixels tall
+def test_a_pen_numbers_digits_ink_meets_where_they_touch_or_overlap_and_not_where_separated(pen):
+    """digit_pictures.pen_number places digits by their ink, not their boxes: 4141's four digits are four
+    pieces of ink when separated, and one piece when they touch or overlap."""
+    from scipy import ndimage
+
+    from digit_pictures import pen_number
+
+    for gap_kind, pieces in (("separated", 4), ("touching", 1), ("overlapping", 1)):
+        ink = pen_number([4, 1, 4, 1], np.random.default_rng(0), gap_kind, pen)
+        assert ndimage.label(ink > 0.5, structure=np.ones((3, 3)))[1] == pieces, gap_kind
