@@ -470,7 +470,7 @@ INK_GAPS = {"separated": (0.1, 0.3), "touching": (0.0, 0.0), "overlapping": (-0.
 
 def pen_number(digits, rng, gap_kind, pen, height=200):
     """A number written with a round pen `pen` pixels wide, as ink (0-1): each digit MOUSE_DIGITS's strokes
-    about `height` pixels tall, resized by up to 10%, leaning up to 10 degrees and moved up or down by up to
+    about `height` pixels tall, resized by up to 10%, leaning -3 to 10 degrees and moved up or down by up to
     a twentieth of its height; each placed so that its ink comes INK_GAPS[gap_kind] of the height from the
     ink before it, in the rows where they come closest (the MNIST numbers' GAPS are between boxes, so their
     "touching" digits' ink seldom meets)."""
