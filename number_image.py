@@ -79,7 +79,7 @@ def overlap(a, b):
 
 def number_marks(ink):
     """The number's marks, left to right: each a digit, or digits that touch. Raises NoDigitError for no
-    ink and NumberError for more marks than a number has."""
+    ink and NumberError for several lines of writing or more marks than a number has."""
     strongest = di.strongest_ink(ink)
     faint, strokes = di.ink_levels(ink, strongest)
     labels, count = di.stroke_pieces(strokes)
@@ -87,6 +87,8 @@ def number_marks(ink):
     pieces = [p for p in pieces if not di.page_edge(slices(p.box), ink.shape)]
     if not pieces:
         raise di.NoDigitError(di.NO_INK)
+    if (lines := lines_of_writing(pieces)) > 1:  # a page of text: its letters, stacked, would join as digits
+        raise NumberError(f"{lines} lines of writing, not one: is this a number?")
     pieces = in_line(pieces)
     pieces.sort(key=lambda p: p.box[0] + p.box[2] / 2)
     marks = [pieces[0]]
@@ -101,6 +103,19 @@ def number_marks(ink):
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
     return marks, strongest
+
+
+def lines_of_writing(pieces):
+    """How many lines of writing the pieces at least TALL as the tallest make: bands of rows with paper
+    between them that no such piece crosses. A number is one line, however it slopes: each digit's rows
+    overlap its neighbour's."""
+    tallest = max(piece.box[3] for piece in pieces)
+    rows = sorted((piece.box[1], piece.box[1] + piece.box[3]) for piece in pieces if piece.box[3] >= TALL * tallest)
+    lines, bottom = 1, rows[0][1]
+    for top, end in rows[1:]:
+        lines += top >= bottom
+        bottom = max(bottom, end)
+    return lines
 
 
 def in_line(pieces):

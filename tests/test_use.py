@@ -258,6 +258,28 @@ def test_without_number_a_written_number_is_said_to_be_one_and_not_read_as_one_d
                         line), line
 
 
+def test_several_lines_of_writing_are_refused_as_a_number_not_joined_into_tall_digits(tmp_path, capsys):
+    """Three lines of ten strokes each, as a page of text: each column's strokes lie over one another, as a
+    digit's pieces do, and were joined into ten tall 1s read at 100%."""
+    page = np.full((600, 400), 255, dtype=np.uint8)
+    for line in range(3):
+        for k in range(10):
+            page[50 + 180 * line:150 + 180 * line, 20 + 36 * k:28 + 36 * k] = 0
+    Image.fromarray(page).save(tmp_path / "page.png")
+    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "page.png")]) == 1
+    assert capsys.readouterr().err.strip().endswith("page.png: error: 3 lines of writing, not one: is this a number?")
+
+
+def test_a_sloping_number_is_one_line_of_writing():
+    """Each digit's rows overlap its neighbour's, so a number sloping up across its whole height is one line;
+    a second line is one with paper between it and the first."""
+    import number_image
+
+    digits = [number_image.Mark(None, (30 * k, 100 - 15 * k, 20, 40)) for k in range(8)]  # 105 rows of slope
+    assert number_image.lines_of_writing(digits) == 1
+    assert number_image.lines_of_writing(digits + [number_image.Mark(None, (0, 200, 20, 40))]) == 2
+
+
 def test_a_page_of_marks_or_a_blank_is_refused_in_one_line_as_a_number(tmp_path, capsys):
     dots = np.full((300, 900), 255, dtype=np.uint8)
     for k in range(40):  # forty strokes in a row: a page of writing, not a number
