@@ -5,8 +5,9 @@
 
 Numbers of MNIST test digits side by side (digit_pictures.number_set): each digit resized by up to
 15% and moved up or down by up to a tenth of its height, the line sloping by up to 6 degrees, with
-gaps of three kinds: separated (2-8 pixels at MNIST's scale), touching (0) and overlapping (1-2
-pixels). Each kind is read as 4-digit numbers (the targets) and as numbers of 2-8 digits; the
+gaps of three kinds between the digits' boxes: separated (2-8 pixels at MNIST's scale), touching (0)
+and overlapping (1-2 pixels); their ink seldom meets (benchmarks/pen_numbers.py places digits by their
+ink). Each kind is read as 4-digit numbers (the targets) and as numbers of 2-8 digits; the
 separated 4-digit ones also as phone photos (shadowed, ruled paper, blur, JPEG) and enlarged pixel by
 pixel (blocky, as a small picture zoomed without smoothing). Every picture goes
 through use.read_number from its PNG or JPEG bytes, decoding included, in fp32 with 2 threads, with the
