@@ -480,9 +480,7 @@ def pen_number(digits, rng, gap_kind, pen, height=200):
     for digit in digits:
         strokes = transformed(MOUSE_DIGITS[digit], rng.uniform(0.9, 1.1), rng.uniform(-3, 10),
                               (0.5, 0.5 + rng.uniform(-0.05, 0.05) * 0.66))
-        segments = [((x0 * box, y0 * box), (x1 * box, y1 * box)) for stroke in strokes
-                    for (x0, y0), (x1, y1) in zip(stroke, stroke[1:])]
-        ink = pen_ink(segments, (int(box), int(box)), pen, rng, pressure=0.3)
+        ink = pen_ink(strokes_centreline(strokes, box), (int(box), int(box)), pen, rng, pressure=0.3)
         cols = np.flatnonzero(ink.max(axis=0) > 0.5)
         ink = ink[:, cols[0]:cols[-1] + 1]
         inked = ink > 0.5

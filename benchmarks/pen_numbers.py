@@ -15,12 +15,10 @@ No reader was tuned on these numbers before this benchmark was written (seed 1, 
 benchmarks/RESEARCH.md). A round that tunes on seed 1 must judge itself on a seed it has not read.
 """
 import argparse
-import io
 import platform
 import shlex
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,21 +31,9 @@ import data  # noqa: E402
 import runs  # noqa: E402
 import use  # noqa: E402
 from digit_pictures import INK_GAPS, pen_number  # noqa: E402
+from read_numbers import read_all  # noqa: E402  (this folder is on the path as a script)
 
 PENS = {"ballpoint": 4, "felt tip": 12, "marker": 26}  # stroke widths in pixels, on digits 200 pixels tall
-
-
-def read(model, judge, ink):
-    """What use.read_number reads in an ink map drawn dark on white, as PNG bytes, and the seconds it took."""
-    buffer = io.BytesIO()
-    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(buffer, "PNG")
-    started = time.perf_counter()
-    try:
-        digits = use.read_number(model, io.BytesIO(buffer.getvalue()), torch.device("cpu"), judge=judge)
-        read = "".join(str(int(d.reading.probabilities.argmax())) for d in digits)
-    except ValueError as error:
-        read = f"error: {error}"
-    return read, time.perf_counter() - started
 
 
 def main():
@@ -67,7 +53,9 @@ def main():
             right = 0
             for _ in range(args.count):
                 number = "".join(str(d) for d in rng.integers(0, 10, size=4))
-                what, took = read(model, judge, pen_number([int(c) for c in number], rng, gap_kind, pen))
+                ink = pen_number([int(c) for c in number], rng, gap_kind, pen)
+                image = Image.fromarray(((1 - ink) * 255).astype(np.uint8))  # dark ink on white
+                ((what, took, _, _),) = read_all(model, judge, [(image, number)], photo=False)
                 right += what == number
                 seconds.append(took)
                 if what != number and len(misread) < 40:
