@@ -275,7 +275,7 @@ def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
     strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
     unit, width = di.DIGIT_BOX * di.STROKE_GRID, strokes.shape[1]
     columns = ndimage.uniform_filter1d(strokes.sum(axis=0).astype(float), di.STROKE_GRID)
-    least_ink = valleys(columns)
+    least_ink = [c for c in range(1, width - 1) if columns[c] <= columns[c - 1] and columns[c] <= columns[c + 1]]
     edge = NARROWEST * unit / 2
     bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
                                   if edge <= c <= width - edge})
@@ -287,16 +287,6 @@ def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
              ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]
     pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
-
-
-def valleys(columns):
-    """The columns of least ink: the middle of each run of equal columns with more ink on both sides. A flat
-    stretch (a 1's stem, a blocky picture's steps) is one place to cut, not one per column, and a flat top
-    is none."""
-    starts = [0, *np.flatnonzero(np.diff(columns)) + 1]  # where each run of equal columns begins
-    ends = [*starts[1:], len(columns)]
-    return [int(a + b - 1) // 2 for i, (a, b) in enumerate(zip(starts, ends))
-            if 0 < i < len(starts) - 1 and columns[a - 1] > columns[a] < columns[b]]
 
 
 def ink_height(strokes):
