@@ -33,7 +33,6 @@ JUDGES = {  # which parts of a number are one digit: two judges that vote, and t
         "python number_judge.py --every-pair --out number_judge_pairs.pt",
 }
 EVAL_BATCH = 500  # no backward pass, so large batches
-STEADY_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))  # a number's digit: as it lies, and a pixel each way
 UNSURE_BELOW = 0.5  # a best guess with less probability than this is reported as unsure
 # The model's evidence for a picture, the log of the sum of exp(logit), for each digit 0-9 it may read:
 # under it, the features are unlike the digits it learned, however the probability is shared (a
@@ -191,23 +190,9 @@ def read_digit(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXEL
     return reading_of(picture, digit_logits(model, picture.digit, device))
 
 
-def reading_of(picture, logits, probabilities=None):
-    """The Reading of a digit_image.Picture from the model's ten logits for it (and its probabilities, where
-    they are not the logits' own: a number's digits, read_steadily)."""
-    probabilities = logits.softmax(0) if probabilities is None else probabilities
-    return Reading(picture.digit, probabilities, picture.doubt or model_doubt(logits))
-
-
-def read_steadily(model, digits, device):
-    """The model's logits for each (N, 28, 28) uint8 digit as it lies, and the mean of its probabilities
-    for the digit there and moved a pixel up, down, left and right (STEADY_SHIFTS): a number's digits
-    are cropped and centred one at a time, and a borderline one reads more often as it is when its
-    reading does not hang on the pixel it lies on (round 27)."""
-    field = digits.shape[-1]
-    padded = torch.nn.functional.pad(digits, (1, 1, 1, 1))
-    views = torch.cat([padded[:, 1 + dy:1 + dy + field, 1 + dx:1 + dx + field] for dy, dx in STEADY_SHIFTS])
-    logits = predict_batches(model, views, device, logits=True).view(len(STEADY_SHIFTS), len(digits), -1)
-    return logits[0], logits.softmax(dim=2).mean(dim=0)
+def reading_of(picture, logits):
+    """The Reading of a digit_image.Picture from the model's ten logits for it."""
+    return Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits))
 
 
 class DigitOfNumber(NamedTuple):
@@ -243,7 +228,7 @@ def number_judge(device, paths=None):
 
 def digits_of_mark(model, judge, ink, strongest, mark, device):
     """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
-    (number_image.py), each part read by the model: (mark, Reading) for each digit."""
+    (number_image.py), each part read by the model: (mark, Picture, logits) for each digit."""
     parts = number_image.possible_parts(ink, strongest, mark)
     spans = torch.from_numpy(parts.pictures)
     judged = predict_batches(judge, spans, device)
@@ -259,9 +244,8 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
             pass
     if not pictures:
         return []
-    logits, steady = read_steadily(model, torch.from_numpy(np.stack([p.digit for _, p in pictures])), device)
-    return [(part, reading_of(picture, part_logits, probabilities))
-            for (part, picture), part_logits, probabilities in zip(pictures, logits, steady)]
+    logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p in pictures])), device, logits=True)
+    return [(part, picture, part_logits) for (part, picture), part_logits in zip(pictures, logits)]
 
 
 def number_marks(source, ink, max_pixels):
@@ -294,10 +278,10 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     ink_strength, marks, strongest, scale, (left, top) = number_marks(source, ink, max_pixels)
     digits = []
     for mark in marks:
-        for part, reading in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
+        for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
             x, y, width, height = (v * scale for v in part.box)
             box = (round(left + x), round(top + y), round(width), round(height))
-            digits.append(DigitOfNumber(reading, box))
+            digits.append(DigitOfNumber(reading_of(picture, logits), box))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits
