@@ -3,8 +3,9 @@ prepares one digit.
 
 1. find the ink as for one digit (digit_image.ink_map): paper, shadows, ruled lines and light or
    dark ink alike; pieces of ink a few pixels apart are one stroke;
-2. drop a page's edges, pieces wholly above or below the line's rows (dirt along the paper's edge, in_line)
-   and specks (a dot, a fleck of dirt);
+2. drop a page's edges and pieces wholly above or below the line's rows (dirt along the paper's edge,
+   in_line); set aside a decimal point or comma, small and low in the paper between two digits
+   (without_points), and drop specks (a fleck of dirt);
 3. pieces that lie over one another, left to right, are one digit: a 4 or a 5 written in two
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
@@ -34,6 +35,7 @@ SPECK = 0.15          # a piece with less ink than this share of the median mark
 TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
+POINT = 0.4           # of the tallest mark's height: a decimal point (or comma) is no taller or wider
 # A line of digits shorter than this many pixels of the working copy (a number small in a large photo) is
 # read again from the picture's own pixels around it, ZOOM_MARGIN of its height of paper on each side:
 SMALL_LINE = 40
@@ -78,8 +80,9 @@ def overlap(a, b):
 
 
 def number_marks(ink):
-    """The number's marks, left to right: each a digit, or digits that touch. Raises NoDigitError for no
-    ink and NumberError for several lines of writing or more marks than a number has."""
+    """The number's marks, left to right: each a digit, or digits that touch; their strongest ink; and the
+    decimal points between them (without_points). Raises NoDigitError for no ink and NumberError for
+    several lines of writing or more marks than a number has."""
     strongest = di.strongest_ink(ink)
     faint, strokes = di.ink_levels(ink, strongest)
     labels, count = di.stroke_pieces(strokes)
@@ -97,12 +100,42 @@ def number_marks(ink):
             marks[-1] = mark_of(marks[-1].mask | piece.mask)
         else:
             marks.append(piece)
+    marks, points = without_points(marks)
     ink_of = [int(mark.mask.sum()) for mark in marks]
     marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
     marks = with_faint_ink(ink, strongest, faint, joined_pieces(marks))
     if len(marks) > MOST_MARKS:
         raise NumberError(f"more than {MOST_MARKS} marks ({len(marks)}): is this a number?")
-    return marks, strongest
+    return marks, strongest, points
+
+
+def without_points(marks):
+    """The marks that are not a decimal point (or comma), and those that are: a mark no taller or wider than
+    POINT of the tallest, at least half as thick as the digits' strokes, in the paper between two digits
+    (marks at least TALL of the tallest) and lower than the middle of both (12.5, 3,75). Left among the
+    marks, a ballpoint's point is dropped as a speck, and a marker's joins the nearer digit as a piece of
+    it: 12.5 read as 125."""
+    tallest = max(mark.box[3] for mark in marks)
+    digits = [mark for mark in marks if mark.box[3] >= TALL * tallest]
+    thickness = None  # the digits' strokes' width, found only once a mark looks like a point
+    kept, points = [], []
+    for mark in marks:
+        x, y, width, height = mark.box
+        before = [digit.box for digit in digits if digit.box[0] + digit.box[2] <= x]
+        after = [digit.box for digit in digits if digit.box[0] >= x + width]
+        is_point = (max(width, height) <= POINT * tallest and before and after
+                    and len(before) + len(after) == len(digits)  # no digit's columns reach over it
+                    and all(y > top + digit_height / 2 for _, top, _, digit_height in (before[-1], after[0])))
+        if is_point and thickness is None:
+            thickness = di.stroke_width(np.any([digit.mask for digit in digits], axis=0))[0]
+        (points if is_point and min(width, height) >= 0.5 * thickness else kept).append(mark)
+    return kept, points
+
+
+def written(digits):
+    """A number as text from its (digit, written after a point) pairs: `2026`, or `12.5` where a decimal
+    point or comma was written (both are read as a point)."""
+    return "".join(("." if after_point else "") + str(digit) for digit, after_point in digits)
 
 
 def lines_of_writing(pieces):
@@ -195,12 +228,13 @@ def faint_marks(ink, smooth, pieces, owner, height):
 
 def marks_of(image, ink=None):
     """A picture's ink map (of its working copy, digit_image.ink_map), the number's marks in it, their
-    strongest ink, and the picture's file's pixels per pixel of the working copy (a mark's box times this
-    is in the file's own pixels, however finely open_picture decoded it)."""
+    strongest ink, the picture's file's pixels per pixel of the working copy (a mark's box times this
+    is in the file's own pixels, however finely open_picture decoded it), and the decimal points between
+    its digits (marks too)."""
     work = di.working_copy(image)
     ink_map = di.ink_map(work, ink)
-    marks, strongest = number_marks(ink_map)
-    return ink_map, marks, strongest, image.width / work.width * image.info.get(di.FILE_PIXELS, 1)
+    marks, strongest, points = number_marks(ink_map)
+    return ink_map, marks, strongest, image.width / work.width * image.info.get(di.FILE_PIXELS, 1), points
 
 
 def around_the_line(marks, scale, size):

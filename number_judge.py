@@ -50,7 +50,7 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True, every_pair=False)
     pixel: (pictures, classes, pairs), each class a digit or NOT_ONE_DIGIT. With `every_pair`, a span that
     holds TWO_DIGITS of each of two digits is a pair, and not one digit."""
     ink, each_digit = number_ink(digits, rng, gap_kind, each_digit=True, smooth=smooth)
-    ink_map, marks, strongest, scale = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
+    ink_map, marks, strongest, scale, _ = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
     ink_per_column = np.stack([(layer > 0.3).sum(axis=0) for layer in each_digit]).astype(float)
     ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes, pairs = [], [], []

@@ -37,6 +37,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import digit_image
+import number_image
 
 PAGE = Path(__file__).resolve().parent / "web" / "draw.html"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a phone photo is 2-6 MB
@@ -84,13 +85,15 @@ def seen_url(digit):
 def read_number_image(body, read_number, ink=None):
     """The JSON answer for a written number's bytes; `read_number(file, ink, max_pixels)` is use.read_number
     for the served model: each digit left to right, with its box in the image's pixels."""
-    digits = []
+    digits, after_points = [], []
     for part in read_number(io.BytesIO(body), ink, MAX_REQUEST_PIXELS):
         probabilities = part.reading.probabilities
         digits.append({"digit": int(probabilities.argmax()), "probability": round(float(probabilities.max()), 6),
                        "unsure": part.reading.unsure, "doubt": part.reading.doubt or None, "box": list(part.box),
                        "seen": seen_url(part.reading.digit)})
-    return {"number": "".join(str(d["digit"]) for d in digits), "digits": digits}
+        after_points.append(part.after_point)
+    return {"number": number_image.written((d["digit"], after) for d, after in zip(digits, after_points)),
+            "digits": digits}
 
 
 def uploaded_file(body, content_type):

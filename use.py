@@ -198,6 +198,7 @@ def reading_of(picture, logits):
 class DigitOfNumber(NamedTuple):
     reading: Reading
     box: tuple  # (x, y, width, height) of its ink in the image, in the file's pixels (upright, as EXIF says)
+    after_point: bool = False  # a decimal point or comma is written just before it (12.5)
 
 
 class Vote(torch.nn.Module):
@@ -256,7 +257,7 @@ def number_marks(source, ink, max_pixels):
     """
     picture = digit_image.open_picture(source, max_pixels)
     found = number_image.marks_of(picture, ink)
-    _, marks, _, scale = found
+    _, marks, _, scale, _ = found
     if number_image.line_height(marks) >= number_image.SMALL_LINE or scale <= 1:
         return (*found, (0, 0))
     try:
@@ -275,16 +276,24 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     (by default the shipped one). Raises what read_picture raises, and number_image.NumberError for a
     picture of too many marks to be a number."""
     judge = judge if judge is not None else number_judge(device)
-    ink_strength, marks, strongest, scale, (left, top) = number_marks(source, ink, max_pixels)
+    ink_strength, marks, strongest, scale, points, (left, top) = number_marks(source, ink, max_pixels)
+    points_at = [point.box[0] + point.box[2] / 2 for point in points]  # their middles, in the working copy
     digits = []
     for mark in marks:
         for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
             x, y, width, height = (v * scale for v in part.box)
             box = (round(left + x), round(top + y), round(width), round(height))
-            digits.append(DigitOfNumber(reading_of(picture, logits), box))
+            after_point = any(digits and digits[-1].box[0] + digits[-1].box[2] / 2 < left + at * scale < left + x
+                              for at in points_at)
+            digits.append(DigitOfNumber(reading_of(picture, logits), box, after_point))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits
+
+
+def number_text(digits):
+    """What a number's DigitOfNumbers read (number_image.written): `2026`, or `12.5`."""
+    return number_image.written((int(d.reading.probabilities.argmax()), d.after_point) for d in digits)
 
 
 # ---------------------------------------------------------------- the commands
@@ -361,7 +370,7 @@ def show_crop(path, digit):
 def number_line(path, digits):
     """`2026.png: 2026 (99.8% 99.9% 97.1% 99.5%)`, and which digits are unsure and why."""
     best = [digit.reading.probabilities.max() for digit in digits]
-    line = (f"{path}: {''.join(str(int(d.reading.probabilities.argmax())) for d in digits)} "
+    line = (f"{path}: {number_text(digits)} "
             f"({' '.join(f'{100 * p:.1f}%' for p in best)})")
     unsure = [f"digit {i} ({digit.reading.doubt})" for i, digit in enumerate(digits, 1) if digit.reading.unsure]
     return line + (f"; unsure of {', '.join(unsure)}" if unsure else "")

@@ -57,7 +57,7 @@ def read_all(model, judge, numbers, photo):
         started = time.perf_counter()
         try:
             digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"), judge=judge)
-            read = "".join(str(int(d.reading.probabilities.argmax())) for d in digits)
+            read = use.number_text(digits)
         except ValueError as error:
             digits, read = None, f"error: {error}"
         results.append((read, time.perf_counter() - started, raw, digits))

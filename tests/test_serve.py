@@ -477,6 +477,17 @@ def test_a_number_is_answered_digit_by_digit_with_boxes(address, test_digits):
     assert all(d["seen"].startswith("data:image/png;base64,") and 0 < d["probability"] <= 1 for d in answer["digits"])
 
 
+def test_a_decimal_point_is_answered_in_the_number_and_not_as_a_digit(address, test_digits):
+    images, labels = test_digits
+    point = np.zeros((36, 10), dtype=np.uint8)
+    point[25:28, 4:7] = 255  # on the digits' baseline, in the paper between the second and the third
+    row = np.concatenate([np.pad(images[0], ((4, 4), (6, 6))), np.pad(images[1], ((4, 4), (6, 6))), point,
+                          np.pad(images[2], ((4, 4), (6, 6)))], axis=1)
+    status, answer = post(address, png(255 - np.kron(row, np.ones((4, 4), dtype=np.uint8))), "predict?number=1")
+    assert status == 200 and answer["number"] == f"{labels[0]}{labels[1]}.{labels[2]}"
+    assert [d["digit"] for d in answer["digits"]] == [int(labels[i]) for i in range(3)]
+
+
 def test_a_number_small_in_a_phone_photo_over_the_pixel_limit_is_read_finer_within_it(address, test_digits):
     """A 12-megapixel JPEG, over the 10 million pixels a request may decode, is first read at an eighth of its
     size, where its digits (28-pixel boxes 42 pixels tall) are 5 pixels tall and read `1`; the number is read

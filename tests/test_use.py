@@ -348,7 +348,7 @@ def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, t
     flat = Image.fromarray(255 - images[index].numpy()).resize((28 * 8, 28 * 3), Image.BILINEAR)
     picture = Image.new("L", (flat.width + 40, flat.height + 40), 255)
     picture.paste(flat, (20, 20))
-    ink, marks, strongest, _ = number_image.marks_of(picture)
+    ink, marks, strongest, _, _ = number_image.marks_of(picture)
     parts = number_image.possible_parts(ink, strongest, marks[0])
     _, _, width, height = marks[0].box
     assert len(marks) == 1 and width > number_image.WIDEST_PART * height and (0, parts.width) in parts.spans
@@ -378,6 +378,32 @@ def test_a_one_written_with_a_long_flag_is_one_digit_not_two(tmp_path, capsys, p
     seven = [[(0.15, 0.05), (0.85, 0.05), (0.4, 1.0)], [(0.3, 0.5), (0.75, 0.5)]]
     segments = drawn_segments([flagged_one, nine, seven, flagged_one], box=(220, 300), step=260, origin=(150, 100))
     assert read_drawn_number(pen_ink(segments, (1300, 500), pen), tmp_path, capsys) == "1971"
+
+
+@pytest.mark.parametrize("pen", [4, 26])  # a ballpoint's and a marker's strokes, in pixels
+def test_a_decimal_point_or_comma_is_read_as_a_point_and_a_dot_elsewhere_is_not(tmp_path, capsys, pen):
+    """12.5 and 3,75 as a meter or a price is written: the point, low between two digits, is read as one
+    (a ballpoint's was dropped as a speck, a marker's joined the 2 as its piece: 125 either way). A dot
+    high between two digits, or after the last, is not a point."""
+    from digit_pictures import MOUSE_DIGITS, arc, pen_ink
+
+    dot = [arc(0.5, 0.85, 0.06, 0.06, 0, 360, steps=12)]  # in a box a third as wide as a digit's
+    comma = [[(0.6, 0.8), (0.35, 0.98)]]
+    high_dot = [arc(0.5, 0.2, 0.06, 0.06, 0, 360, steps=12)]
+
+    def written(*marks):  # digits, and marks in a narrow box of their own between them
+        segments, left = [], 100
+        for mark in marks:
+            width = 240 if isinstance(mark, int) else 80
+            strokes = MOUSE_DIGITS[mark] if isinstance(mark, int) else mark
+            segments += drawn_segments([strokes], box=(width * 220 // 240, 300), origin=(left, 60))
+            left += width
+        return pen_ink(segments, (left + 100, 420), pen)
+
+    assert read_drawn_number(written(1, 2, dot, 5), tmp_path, capsys) == "12.5"
+    assert read_drawn_number(written(3, comma, 7, 5), tmp_path, capsys) == "3.75"
+    assert read_drawn_number(written(2, 0, high_dot, 2, 6), tmp_path, capsys) == "2026"
+    assert read_drawn_number(written(1, 2, dot), tmp_path, capsys) == "12"
 
 
 def read_dev_overlapping_numbers(test_set, indices, tmp_path, capsys):
@@ -465,7 +491,7 @@ def test_a_digit_paler_than_the_rest_keeps_its_palest_stroke(tmp_path, capsys):
     stem = 0.6 * pen_ink(drawn_segments([[[(0.72, 0.2), (0.6, 0.84)]]], first=3), (1000, 320), 26)
     bar = 0.35 * pen_ink(drawn_segments([[[(0.2, 0.2), (0.72, 0.2)]]], first=3), (1000, 320), 26)
     assert read_drawn_number(np.maximum(dark, np.maximum(stem, bar)), tmp_path, capsys) == "2027"
-    _, marks, _, scale = number_image.marks_of(Image.open(tmp_path / "number.png"))
+    _, marks, _, scale, _ = number_image.marks_of(Image.open(tmp_path / "number.png"))
     assert marks[-1].box[0] * scale < 50 + 3 * 200 + 0.2 * 300  # the 7 begins where its bar does (697)
 
 
@@ -478,7 +504,7 @@ def test_a_bar_written_apart_above_its_digit_stays_part_of_it(tmp_path, capsys):
     five = [[(0.42, 0.1), (0.74, 0.1)], [(0.37, 0.2), (0.34, 0.47)] + arc(0.49, 0.63, 0.18, 0.17, -125, 150)]
     ink = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], MOUSE_DIGITS[2], five]), (1000, 320), 4)
     assert read_drawn_number(ink, tmp_path, capsys) == "2025"
-    _, marks, _, scale = number_image.marks_of(Image.open(tmp_path / "number.png"))
+    _, marks, _, scale, _ = number_image.marks_of(Image.open(tmp_path / "number.png"))
     assert marks[-1].box[1] * scale <= 0.1 * 300 + 4  # the 5 begins at its bar
 
 
