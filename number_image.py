@@ -35,7 +35,9 @@ SPECK = 0.15          # a piece with less ink than this share of the median mark
 TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
-POINT = 0.4           # of the tallest mark's height: a decimal point (or comma) is no taller or wider
+POINT = 0.4           # of the tallest mark's height: a decimal point (or comma) is no taller or wider,
+POINT_THICKNESS = 0.8  # and at least this share of the digits' strokes thick (a pen's dot is its width),
+POINT_INK = 0.8        # and its ink at least this share of the strongest: a point is written with the digits' pen
 # A line of digits shorter than this many pixels of the working copy (a number small in a large photo) is
 # read again from the picture's own pixels around it, ZOOM_MARGIN of its height of paper on each side:
 SMALL_LINE = 40
@@ -100,7 +102,7 @@ def number_marks(ink):
             marks[-1] = mark_of(marks[-1].mask | piece.mask)
         else:
             marks.append(piece)
-    marks, points = without_points(marks)
+    marks, points = without_points(marks, ink, strongest)
     ink_of = [int(mark.mask.sum()) for mark in marks]
     marks = [mark for mark, amount in zip(marks, ink_of) if amount >= SPECK * np.median(ink_of)]
     marks = with_faint_ink(ink, strongest, faint, joined_pieces(marks))
@@ -109,12 +111,14 @@ def number_marks(ink):
     return marks, strongest, points
 
 
-def without_points(marks):
-    """The marks that are not a decimal point (or comma), and those that are: a mark no taller or wider than
-    POINT of the tallest, at least half as thick as the digits' strokes, in the paper between two digits
-    (marks at least TALL of the tallest) and lower than the middle of both (12.5, 3,75). Left among the
-    marks, a ballpoint's point is dropped as a speck, and a marker's joins the nearer digit as a piece of
-    it: 12.5 read as 125."""
+def without_points(marks, ink, strongest):
+    """The marks that are not a decimal point (or comma), and those that are (12.5, 3,75): a mark no taller or
+    wider than POINT of the tallest, at least POINT_THICKNESS of the digits' strokes thick and as dark as
+    POINT_INK of the strongest ink, in the paper between two digits (marks at least TALL of the
+    tallest), alone there, with no digit's ink within a stroke's width of it, and low: its middle below
+    three quarters of the way down both. A fleck of a digit's thin or pale stroke is thinner or paler than a pen's point, or
+    near the digit. Left among the marks, a ballpoint's point is dropped as a speck, and a marker's joins
+    the nearer digit as a piece of it: 12.5 read as 125."""
     tallest = max(mark.box[3] for mark in marks)
     digits = [mark for mark in marks if mark.box[3] >= TALL * tallest]
     thickness = None  # the digits' strokes' width, found only once a mark looks like a point
@@ -125,11 +129,23 @@ def without_points(marks):
         after = [digit.box for digit in digits if digit.box[0] >= x + width]
         is_point = (max(width, height) <= POINT * tallest and before and after
                     and len(before) + len(after) == len(digits)  # no digit's columns reach over it
-                    and all(y > top + digit_height / 2 for _, top, _, digit_height in (before[-1], after[0])))
-        if is_point and thickness is None:
-            thickness = di.stroke_width(np.any([digit.mask for digit in digits], axis=0))[0]
-        (points if is_point and min(width, height) >= 0.5 * thickness else kept).append(mark)
+                    and all(y + height / 2 > top + 0.75 * digit_height
+                            for _, top, _, digit_height in (before[-1], after[0]))
+                    and alone_between(mark, marks, before[-1], after[0]))
+        if is_point:
+            digits_ink = np.any([digit.mask for digit in digits], axis=0)
+            thickness = thickness or di.stroke_width(digits_ink)[0]
+            near = ndimage.binary_dilation(mark.mask, iterations=max(1, round(thickness)))
+            is_point = (min(width, height) >= POINT_THICKNESS * thickness and not (near & digits_ink).any()
+                        and ink[mark.mask].max() >= POINT_INK * strongest)
+        (points if is_point else kept).append(mark)
     return kept, points
+
+
+def alone_between(mark, marks, left, right):
+    """Whether `mark` is the only mark in the paper between the boxes `left` and `right` (a digit's pieces
+    left in a gap are several: a pale 5's bar and body)."""
+    return sum(left[0] + left[2] <= other.box[0] + other.box[2] / 2 <= right[0] for other in marks) == 1
 
 
 def written(digits):

@@ -23,7 +23,8 @@ from PIL import Image
 
 from conftest import import_or_needs, needs
 import data
-from digit_pictures import EIGHTS, MOUSE_DIGITS, VARIANTS, draw, system_browser, transformed, written_numbers
+from digit_pictures import (EIGHTS, MOUSE_DIGITS, VARIANTS, draw, number_strokes, system_browser, transformed,
+                            written_numbers)
 import mnist_99_4
 import use
 import server
@@ -456,6 +457,10 @@ def test_numbers_written_with_the_mouse_are_read_on_the_page(page):
         assert page.locator("#digits-seen img").count() == 4 and page.locator("#bars").is_hidden()
         if os.environ.get("SCREENSHOT_NUMBER"):  # the README's picture of the number mode
             page.screenshot(path=os.environ["SCREENSHOT_NUMBER"])
+        page.keyboard.press("Escape")  # 12.5, its point a tap on the line between the 2 and the 5
+        one, two, five = number_strokes([1, 2, 5], [{}] * 3)
+        draw(page, [one, two, [(0.5 + 0.1, 0.2 + 0.6 * 0.8)], five])
+        assert page.locator("#digit").inner_text() == "12.5"
     finally:
         page.uncheck("#number-mode")
     assert page.locator("#canvas").evaluate("canvas => canvas.width") == 280  # back to one digit
