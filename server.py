@@ -14,6 +14,7 @@ Two routes, nothing else (no file is ever served by its path):
                     digit of a written number, left to right (`predict --number`) ->
                     {"number": "2026", "digits": [{"digit": 2, "probability": p, "box": [x, y, w, h],
                      "seen": "data:...", "unsure": false, "doubt": null}, ...]}
+                    ("12.5" where a decimal point or comma is written between two digits).
 
 Every other request gets a JSON answer too, {"error": "..."}, with its status: 400 for what is
 not an image, holds no ink or would decode to over MAX_REQUEST_PIXELS, 411 and 400 for a missing or

@@ -521,7 +521,8 @@ def add_commands(add_command, device, data_dir):
     predict.add_argument("--show-crop", action="store_true",
                          help="write the 28x28 image the model saw beside each input, as NAME.seen.png")
     predict.add_argument("--number", action="store_true",
-                         help="read every digit of a written number, left to right (--show-crop: their boxes)")
+                         help="read every digit of a written number, left to right, and a decimal point between "
+                              "two (--show-crop: their boxes)")
 
     serve = add_command("serve", "a web page to draw a digit on and watch the model read it", [checkpoint, device])
     serve.add_argument("--host", default="127.0.0.1",

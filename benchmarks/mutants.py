@@ -108,6 +108,10 @@ MUTANTS = [
     ("the line has no margin above and below", "number_image.py",
      "    top = min(piece.box[1] for piece in tall) - LINE_MARGIN * tallest",
      "    top = min(piece.box[1] for piece in tall)"),
+    ("a decimal point is dropped as a speck or joined to a digit", "number_image.py",
+     "    marks, points = without_points(marks, ink, strongest)\n", "    points = []\n"),
+    ("a dot among a digit's pieces in a gap is taken for a point", "number_image.py",
+     "                    and alone_between(mark, marks, before[-1], after[0]))", "                    )"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is
