@@ -38,6 +38,7 @@ PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part o
 POINT = 0.4           # of the tallest mark's height: a decimal point (or comma) is no taller or wider,
 POINT_THICKNESS = 0.8  # and at least this share of the digits' strokes thick (a pen's dot is its width),
 POINT_INK = 0.8        # and its ink at least this share of the strongest: a point is written with the digits' pen
+POINT_LOW = 0.75       # and its middle lower than this share of the way down the digits either side
 # A line of digits shorter than this many pixels of the working copy (a number small in a large photo) is
 # read again from the picture's own pixels around it, ZOOM_MARGIN of its height of paper on each side:
 SMALL_LINE = 40
@@ -114,11 +115,11 @@ def number_marks(ink):
 def without_points(marks, ink, strongest):
     """The marks that are not a decimal point (or comma), and those that are (12.5, 3,75): a mark no taller or
     wider than POINT of the tallest, at least POINT_THICKNESS of the digits' strokes thick and as dark as
-    POINT_INK of the strongest ink, in the paper between two digits (marks at least TALL of the
-    tallest), alone there, with no digit's ink within a stroke's width of it, and low: its middle below
-    three quarters of the way down both. A fleck of a digit's thin or pale stroke is thinner or paler than a pen's point, or
-    near the digit. Left among the marks, a ballpoint's point is dropped as a speck, and a marker's joins
-    the nearer digit as a piece of it: 12.5 read as 125."""
+    POINT_INK of the strongest ink, in the paper between two digits (marks at least TALL of the tallest),
+    alone there, with no digit's ink within a stroke's width of it, and low: its middle below POINT_LOW of
+    the way down both. A fleck of a digit's thin or pale stroke is thinner or paler than a pen's point,
+    or near the digit. Left among the marks, a ballpoint's point is dropped as a speck, and a marker's
+    joins the nearer digit as a piece of it: 12.5 read as 125."""
     tallest = max(mark.box[3] for mark in marks)
     digits = [mark for mark in marks if mark.box[3] >= TALL * tallest]
     thickness = None  # the digits' strokes' width, found only once a mark looks like a point
@@ -129,7 +130,7 @@ def without_points(marks, ink, strongest):
         after = [digit.box for digit in digits if digit.box[0] >= x + width]
         is_point = (max(width, height) <= POINT * tallest and before and after
                     and len(before) + len(after) == len(digits)  # no digit's columns reach over it
-                    and all(y + height / 2 > top + 0.75 * digit_height
+                    and all(y + height / 2 > top + POINT_LOW * digit_height
                             for _, top, _, digit_height in (before[-1], after[0]))
                     and alone_between(mark, marks, before[-1], after[0]))
         if is_point:
