@@ -122,7 +122,7 @@ def without_points(marks, ink, strongest):
     joins the nearer digit as a piece of it: 12.5 read as 125."""
     tallest = max(mark.box[3] for mark in marks)
     digits = [mark for mark in marks if mark.box[3] >= TALL * tallest]
-    thickness = None  # the digits' strokes' width, found only once a mark looks like a point
+    digits_ink = thickness = None  # the digits' ink and strokes' width, found only once a mark looks like a point
     kept, points = [], []
     for mark in marks:
         x, y, width, height = mark.box
@@ -134,8 +134,9 @@ def without_points(marks, ink, strongest):
                             for _, top, _, digit_height in (before[-1], after[0]))
                     and alone_between(mark, marks, before[-1], after[0]))
         if is_point:
-            digits_ink = np.any([digit.mask for digit in digits], axis=0)
-            thickness = thickness or di.stroke_width(digits_ink)[0]
+            if digits_ink is None:
+                digits_ink = np.any([digit.mask for digit in digits], axis=0)
+                thickness = di.stroke_width(digits_ink)[0]
             near = ndimage.binary_dilation(mark.mask, iterations=max(1, round(thickness)))
             is_point = (min(width, height) >= POINT_THICKNESS * thickness and not (near & digits_ink).any()
                         and ink[mark.mask].max() >= POINT_INK * strongest)

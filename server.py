@@ -86,14 +86,12 @@ def seen_url(digit):
 def read_number_image(body, read_number, ink=None):
     """The JSON answer for a written number's bytes; `read_number(file, ink, max_pixels)` is use.read_number
     for the served model: each digit left to right, with its box in the image's pixels."""
-    digits, after_points = [], []
-    for part in read_number(io.BytesIO(body), ink, MAX_REQUEST_PIXELS):
-        probabilities = part.reading.probabilities
-        digits.append({"digit": int(probabilities.argmax()), "probability": round(float(probabilities.max()), 6),
-                       "unsure": part.reading.unsure, "doubt": part.reading.doubt or None, "box": list(part.box),
-                       "seen": seen_url(part.reading.digit)})
-        after_points.append(part.after_point)
-    return {"number": number_image.written((d["digit"], after) for d, after in zip(digits, after_points)),
+    parts = read_number(io.BytesIO(body), ink, MAX_REQUEST_PIXELS)
+    digits = [{"digit": int(part.reading.probabilities.argmax()),
+               "probability": round(float(part.reading.probabilities.max()), 6),
+               "unsure": part.reading.unsure, "doubt": part.reading.doubt or None, "box": list(part.box),
+               "seen": seen_url(part.reading.digit)} for part in parts]
+    return {"number": number_image.written((d["digit"], part.after_point) for d, part in zip(digits, parts)),
             "digits": digits}
 
 

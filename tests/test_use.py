@@ -391,7 +391,7 @@ def test_a_decimal_point_or_comma_is_read_as_a_point_and_a_dot_elsewhere_is_not(
     comma = [[(0.6, 0.8), (0.35, 0.98)]]
     high_dot = [arc(0.5, 0.2, 0.06, 0.06, 0, 360, steps=12)]
 
-    def written(*marks):  # digits, and marks in a narrow box of their own between them
+    def drawn(*marks):  # digits, and marks in a narrow box of their own between them
         segments, left = [], 100
         for mark in marks:
             width = 240 if isinstance(mark, int) else 80
@@ -400,10 +400,10 @@ def test_a_decimal_point_or_comma_is_read_as_a_point_and_a_dot_elsewhere_is_not(
             left += width
         return pen_ink(segments, (left + 100, 420), pen)
 
-    assert read_drawn_number(written(1, 2, dot, 5), tmp_path, capsys) == "12.5"
-    assert read_drawn_number(written(3, comma, 7, 5), tmp_path, capsys) == "3.75"
-    assert read_drawn_number(written(2, 0, high_dot, 2, 6), tmp_path, capsys) == "2026"
-    assert read_drawn_number(written(1, 2, dot), tmp_path, capsys) == "12"
+    assert read_drawn_number(drawn(1, 2, dot, 5), tmp_path, capsys) == "12.5"
+    assert read_drawn_number(drawn(3, comma, 7, 5), tmp_path, capsys) == "3.75"
+    assert read_drawn_number(drawn(2, 0, high_dot, 2, 6), tmp_path, capsys) == "2026"
+    assert read_drawn_number(drawn(1, 2, dot), tmp_path, capsys) == "12"
 
 
 def read_dev_numbers(test_set, indices, tmp_path, capsys, kind=(2, "overlapping", (4, 4), True)):
