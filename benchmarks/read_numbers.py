@@ -12,8 +12,9 @@ separated 4-digit ones also as phone photos (shadowed, ruled paper, blur, JPEG) 
 pixel (blocky, as a small picture zoomed without smoothing). Every picture goes
 through use.read_number from its PNG or JPEG bytes, decoding included, in fp32 with 2 threads, with the
 shipped judges of spans or --judge's (number_judge.py --out).
-Writes the table to benchmarks/results/read_numbers.md (--out) and a figure of the misread numbers, each
-with what was read, to --figure.
+Writes the table to benchmarks/results/read_numbers.md (--out), a figure of the misread numbers, each
+with what was read, to --figure, and what was read of every number to --readings (two readers' files,
+compared with diff, show whether a change reads any number differently).
 """
 import argparse
 import io
@@ -109,6 +110,8 @@ def main():
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="benchmarks/results/read_numbers.md")
     parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
+    parser.add_argument("--readings", help="also write what was read of every number here, a line each (kind, "
+                                           "written, read), to compare two readers number by number")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="try another value of one of number_image.py's bounds (on the dev seed)")
     args = parser.parse_args()
@@ -123,7 +126,7 @@ def main():
     model = use.load_trained_model(args.checkpoint, torch.device("cpu"))
     judge = use.number_judge(torch.device("cpu"), args.judge)
     judge_names = ",".join(Path(path).name for path in (args.judge.split(",") if args.judge else use.JUDGES))
-    rows, failures = [], []
+    rows, failures, readings = [], [], []
     for k, (kind, lengths, look) in enumerate(KINDS):
         numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths,
                              photo=look == PHOTOS, smooth=look != BLOCKY)
@@ -132,6 +135,7 @@ def main():
             (f", {look}" if look else "")
         rows.append(row(name, numbers, results))
         print(rows[-1], flush=True)
+        readings += [f"{name}\t{truth}\t{read}" for (_, truth), (read, *_) in zip(numbers, results)]
         failures += [(raw, truth, read, digits) for (_, truth), (read, _, raw, digits) in zip(numbers, results)
                      if read != truth]
     command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
@@ -142,6 +146,9 @@ def main():
         "|---|---|---|---|---|---|", *rows, ""])
     data.write_atomically(ROOT / args.out, table.encode())
     print(f"\n{table}\nWrote {args.out}")
+    if args.readings:
+        data.write_atomically(Path(args.readings), "\n".join([*readings, ""]).encode())
+        print(f"Wrote {args.readings}")
     if args.figure:
         draw_figure(failures, args.figure)
         print(f"Wrote {args.figure} ({min(len(failures), 12)} of {len(failures)} misread numbers)")
