@@ -15,7 +15,9 @@ prepares one digit.
    one digit, two small networks that vote (the judges, number_judge.py) give each the probability
    that it is one whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be
    (the model alone is sure of a 0's halves as two 1s; a judge alone may be sure of a 4 with a 1 across
-   its edge as one digit, which the model reads as a doubtful 4: SURE_WEIGHT weighs the two).
+   its edge as one digit, which the model reads as a doubtful 4: SURE_WEIGHT weighs the two). Only
+   spans that could be cut out are drawn (on_a_path), and the model reads only those that could lie on
+   the likeliest cuts (may_be_likeliest): the cuts are the same (round 30).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 A number small in a large photo (a line under SMALL_LINE pixels of the working copy) is found again in the
@@ -53,6 +55,10 @@ NOT_ONE_DIGIT = 10    # the judge's eleventh class: a span that is part of a dig
 # model's log-probability of the digit it reads there (a 4 with a 1 across its edge is one digit to the
 # judge, but a doubtful 4 to the model):
 SURE_WEIGHT = 2.0
+# and that share lies between SURE_WEIGHT * log(1/10) (the model's likeliest of ten digits has at least a
+# tenth of the probability; a little less, for rounding) and 0: a span that could not lie on the likeliest
+# cuts, whatever the model read there, is not read by it (may_be_likeliest)
+LEAST_SURE = SURE_WEIGHT * (np.log(0.1) - 1e-3)
 
 
 class NumberError(ValueError):
@@ -314,14 +320,16 @@ class Parts(NamedTuple):
     scale: float      # fine-grid columns per column of the working copy
 
 
-def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
+def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT, every_span=False):
     """Every span of `mark` that might be one digit, each with the picture the judge reads.
 
     The mark's strokes are evened once, on a grid where its height is a digit's box; a span starts and
     ends at a multiple of CUT_STEP of that height or at a column of least ink (where digits that touch
     meet), and is NARROWEST to WIDEST_PART heights wide; its ink is at least `shortest` as tall as the
     ink within half a height either side (a 1's long flag alone is part of a digit, as a piece under
-    PIECE_HEIGHT is between marks). The whole mark is always a span.
+    PIECE_HEIGHT is between marks). The whole mark is always a span. Only spans on some path of spans
+    across the mark are kept, as no other can be cut out (on_a_path), unless `every_span` (the judge's
+    lessons, number_judge.py).
     """
     crop = di.soft_crop(ink, strongest, mark.mask, faint=True)
     strokes = di.even_strokes(di.stroke_mask(crop, side=crop.shape[0]))
@@ -337,6 +345,8 @@ def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT):
 
     spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
              ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]
+    if not every_span:
+        spans = on_a_path(spans, width)
     pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
@@ -345,6 +355,36 @@ def ink_height(strokes):
     """How many rows lie between the top and the bottom of these strokes' ink."""
     rows = np.flatnonzero(strokes.any(axis=1))
     return rows[-1] - rows[0] + 1
+
+
+def best_sums(spans, scores, width):
+    """The highest sum of scores along a path of spans (a, b) from column 0 to each column it reaches
+    (ahead), and from each column a path leaves for column `width` to there (behind)."""
+    ahead, behind = {0: 0.0}, {width: 0.0}
+    for (a, b), score in sorted(zip(spans, scores), key=lambda item: item[0][1]):
+        if a in ahead:
+            ahead[b] = max(ahead.get(b, -np.inf), ahead[a] + score)
+    for (a, b), score in sorted(zip(spans, scores), key=lambda item: -item[0][0]):
+        if b in behind:
+            behind[a] = max(behind.get(a, -np.inf), behind[b] + score)
+    return ahead, behind
+
+
+def on_a_path(spans, width):
+    """The spans that lie on some path of spans from column 0 to column `width`: a mark is cut only into
+    spans that cover it, so no other span is worth drawing for the judge (two in three spans, round 30)."""
+    ahead, behind = best_sums(spans, [0.0] * len(spans), width)
+    return [(a, b) for a, b in spans if a in ahead and b in behind]
+
+
+def may_be_likeliest(parts, highest, lowest):
+    """Which of parts.spans may lie on the likeliest path (likeliest_cuts) when each span's score is known
+    only to lie between `lowest` and `highest`: those on a path whose highest scores sum to at least what
+    the best path's lowest scores sum to."""
+    ahead, behind = best_sums(parts.spans, highest, parts.width)
+    surely = best_sums(parts.spans, lowest, parts.width)[0][parts.width]
+    return [ahead.get(a, -np.inf) + high + behind.get(b, -np.inf) >= surely - 1e-6
+            for (a, b), high in zip(parts.spans, highest)]
 
 
 def likeliest_cuts(parts, scores):

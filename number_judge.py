@@ -55,7 +55,7 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True, every_pair=False)
     ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes, pairs = [], [], []
     for mark in marks:
-        parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0)  # short spans too, as pieces
+        parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0, every_span=True)  # short spans too
         for (a, b), picture in zip(parts.spans, parts.pictures):
             first = int((mark.box[0] + a / parts.scale) * scale)
             last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))

@@ -231,12 +231,8 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
     """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
     (number_image.py), each part read by the model: (mark, Picture, logits) for each digit."""
     parts = number_image.possible_parts(ink, strongest, mark)
-    spans = torch.from_numpy(parts.pictures)
-    judged = predict_batches(judge, spans, device)
-    one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
-    # and how sure the model is of what it reads in each span (number_image.SURE_WEIGHT)
-    scores = one_digit + number_image.SURE_WEIGHT * predict_batches(model, spans, device).max(dim=1).values
-    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, scores.tolist())) or [mark]
+    cuts = number_image.likeliest_cuts(parts, span_scores(model, judge, parts, device))
+    cut = number_image.cut_at(mark, cuts) or [mark]
     pictures = []
     for part in cut:
         try:
@@ -247,6 +243,19 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
         return []
     logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p in pictures])), device, logits=True)
     return [(part, picture, part_logits) for (part, picture), part_logits in zip(pictures, logits)]
+
+
+def span_scores(model, judge, parts, device):
+    """Each span's score (number_image.SURE_WEIGHT): the judge's log-probability that it is one whole digit,
+    plus a share of the model's for the digit it reads there, read only where it could change the cuts
+    (number_image.LEAST_SURE); elsewhere the least that share can be."""
+    spans = torch.from_numpy(parts.pictures)
+    judged = predict_batches(judge, spans, device)
+    one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
+    sure = torch.full_like(one_digit, number_image.LEAST_SURE)
+    may_win = torch.tensor(number_image.may_be_likeliest(parts, one_digit.tolist(), (sure + one_digit).tolist()))
+    sure[may_win] = number_image.SURE_WEIGHT * predict_batches(model, spans[may_win], device).max(dim=1).values
+    return (one_digit + sure).tolist()
 
 
 def number_marks(source, ink, max_pixels):

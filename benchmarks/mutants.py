@@ -95,7 +95,7 @@ MUTANTS = [
      "        return ink_height(strokes[:, a:b]) >= shortest",
      "        return True or ink_height(strokes[:, a:b]) >= shortest"),
     ("the model's doubt is left out of a span's score", "use.py",
-     "one_digit + number_image.SURE_WEIGHT * predict_batches", "one_digit + 0 * predict_batches"),
+     "    return (one_digit + sure).tolist()", "    return one_digit.tolist()"),
     ("a digit finer than the rest keeps only the strokes at the number's level", "number_image.py",
      "        grown.append(mark_of(mark.mask | (reach & (ink > own_level))))", "        grown.append(mark)"),
     ("a digit wholly paler than the rest is lost", "number_image.py",
@@ -112,6 +112,11 @@ MUTANTS = [
      "    marks, points = without_points(marks, ink, strongest)\n", "    points = []\n"),
     ("a dot among a digit's pieces in a gap is taken for a point", "number_image.py",
      "                    and alone_between(mark, marks, before[-1], after[0]))", "                    )"),
+    ("a span the model's doubt could put on the likeliest cuts is not read by it", "number_image.py",
+     "LEAST_SURE = SURE_WEIGHT * (np.log(0.1) - 1e-3)", "LEAST_SURE = 0.0"),
+    ("a span that leads to no cut across the mark is still offered", "number_image.py",
+     "    return [(a, b) for a, b in spans if a in ahead and b in behind]",
+     "    return [(a, b) for a, b in spans if a in ahead]"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is

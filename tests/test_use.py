@@ -306,6 +306,61 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
 
 
+
+def test_only_spans_on_a_path_across_the_mark_are_offered():
+    """A span that no path of spans from the mark's left edge to its right passes through can never be cut
+    out, so it is not drawn for the judge: here those from column 0 to 10 and on, which lead nowhere past
+    25, and the span from 5, where no span from the left edge ends."""
+    import number_image
+
+    spans = [(0, 30), (0, 15), (15, 30), (0, 10), (10, 20), (20, 25), (5, 30)]
+    assert number_image.on_a_path(spans, 30) == [(0, 30), (0, 15), (15, 30)]
+
+
+
+def test_the_model_reads_a_span_unless_no_reading_could_put_it_on_the_likeliest_cuts():
+    """A mark whole or in halves, the judge's log-probabilities known: whatever the model reads, the whole
+    scores at least -1 + LEAST_SURE. Halves that could at best tie it are read; halves that could not
+    reach it are not."""
+    import number_image
+
+    parts = number_image.Parts(spans=[(0, 30), (0, 15), (15, 30)], pictures=None, width=30, scale=2.0)
+
+    def may_be_likeliest(whole, half):
+        highest = [whole, half, half]
+        return number_image.may_be_likeliest(parts, highest, [score + number_image.LEAST_SURE for score in highest])
+
+    assert may_be_likeliest(-1.0, -4.0) == [True, False, False]
+    assert may_be_likeliest(-1.0, (-1.0 + number_image.LEAST_SURE) / 2) == [True, True, True]
+
+def test_the_spans_left_unread_never_change_the_cuts(test_set):
+    """Digits that touch or overlap, each mark cut as if every span were drawn and each scored in full, by
+    the judges and the model: the reader's cuts are the same, though it draws only the spans on a path
+    across the mark and asks the model only of those that could lie on the likeliest cuts."""
+    import number_image
+    from digit_pictures import number_ink
+
+    images, labels = test_set
+    model, judge = use.load_trained_model(SHIPPED, CPU), use.number_judge(CPU)
+    left_out = model_spared = 0
+    for picks, gap_kind in [([3, 2, 1, 18], "touching"), ([3, 2, 1, 18], "overlapping"), ([15, 37, 40, 15], "overlapping"),
+                            ([3, 31, 3, 37], "overlapping")]:  # a 0 and a 1 one digit to the judge alone (SURE_WEIGHT)
+        ink = number_ink([images[i].numpy() for i in picks], np.random.default_rng(0), gap_kind)
+        ink_map, marks, strongest, _, _ = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
+        for mark in marks:
+            every = number_image.possible_parts(ink_map, strongest, mark, every_span=True)
+            pictures = torch.from_numpy(every.pictures)
+            not_one = use.predict_batches(judge, pictures, CPU)[:, number_image.NOT_ONE_DIGIT].exp()
+            one_digit = torch.log1p(-not_one.clamp(max=1 - 1e-6))
+            in_full = one_digit + number_image.SURE_WEIGHT * use.predict_batches(model, pictures, CPU).max(dim=1).values
+            parts = number_image.possible_parts(ink_map, strongest, mark)
+            scores = use.span_scores(model, judge, parts, CPU)
+            assert number_image.likeliest_cuts(parts, scores) == number_image.likeliest_cuts(every, in_full.tolist())
+            full_score = dict(zip(every.spans, in_full.tolist()))
+            left_out += len(every.spans) - len(parts.spans)
+            model_spared += sum(abs(score - full_score[span]) > 1e-4 for span, score in zip(parts.spans, scores))
+    assert left_out > 0 and model_spared > 0
+
 def read_drawn_number(ink, tmp_path, capsys):
     """What `predict --number` reads in an ink map (0-1) drawn as dark ink on white (read_number_in)."""
     path = tmp_path / "number.png"
