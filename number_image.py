@@ -372,7 +372,8 @@ def best_sums(spans, scores, width):
 
 def on_a_path(spans, width):
     """The spans that lie on some path of spans from column 0 to column `width`: a mark is cut only into
-    spans that cover it, so no other span is worth drawing for the judge (two in three spans, round 30)."""
+    spans that cover it, so no other span is worth drawing for the judge (most of an enlarged number's
+    spans, round 30)."""
     ahead, behind = best_sums(spans, [0.0] * len(spans), width)
     return [(a, b) for a, b in spans if a in ahead and b in behind]
 

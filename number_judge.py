@@ -8,11 +8,12 @@ Each takes about 7 minutes on 2 cores.
 The digit model is sure of what it reads even when a span is half a digit (a 0's halves are two 1s) or
 two digits squeezed together (a 4 and a 1 are a 4), so it cannot choose where touching digits meet.
 The judge is the same small Net with an eleventh class, "not one digit", trained on the spans the reader
-itself considers (number_image.possible_parts, and the short ones it leaves out) in numbers of MNIST
-*training* digits, written separated, touching and overlapping, enlarged smoothly or pixel by pixel
-(digit_pictures.number_ink): a span holding most of one digit's ink and little of any other's is that
-digit; one holding little of any digit, or much of two, is not one digit; the spans in between are
-left out. The test digits, which the benchmark's numbers are made of, are never used.
+itself considers (number_image.possible_parts, and the short ones and those on no path across the mark
+that it leaves out) in numbers of MNIST *training* digits, written separated, touching and overlapping,
+enlarged smoothly or pixel by pixel (digit_pictures.number_ink): a span holding most of one digit's ink
+and little of any other's is that digit; one holding little of any digit, or much of two, is not one
+digit; the spans in between are left out. The test digits, which the benchmark's numbers are made of,
+are never used.
 
 The reader asks two judges and takes the mean of their probabilities (use.Vote). The second is taught
 --every-pair: every span that holds TWO_DIGITS of each of two digits, which the first sees only in the
@@ -55,7 +56,8 @@ def labelled_spans(digits, labels, rng, gap_kind, smooth=True, every_pair=False)
     ink_of_digit = ink_per_column.sum(axis=1)
     pictures, classes, pairs = [], [], []
     for mark in marks:
-        parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0, every_span=True)  # short spans too
+        # every span, short ones (as pieces) and those on no path across the mark too
+        parts = number_image.possible_parts(ink_map, strongest, mark, shortest=0, every_span=True)
         for (a, b), picture in zip(parts.spans, parts.pictures):
             first = int((mark.box[0] + a / parts.scale) * scale)
             last = int(np.ceil((mark.box[0] + b / parts.scale) * scale))
