@@ -306,7 +306,6 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
 
 
-
 def test_only_spans_on_a_path_across_the_mark_are_offered():
     """A span that no path of spans from the mark's left edge to its right passes through can never be cut
     out, so it is not drawn for the judge: here those from column 0 to 10 and on, which lead nowhere past
@@ -315,7 +314,6 @@ def test_only_spans_on_a_path_across_the_mark_are_offered():
 
     spans = [(0, 30), (0, 15), (15, 30), (0, 10), (10, 20), (20, 25), (5, 30)]
     assert number_image.on_a_path(spans, 30) == [(0, 30), (0, 15), (15, 30)]
-
 
 
 def test_the_model_reads_a_span_unless_no_reading_could_put_it_on_the_likeliest_cuts():
@@ -333,6 +331,7 @@ def test_the_model_reads_a_span_unless_no_reading_could_put_it_on_the_likeliest_
     assert may_be_likeliest(-1.0, -4.0) == [True, False, False]
     assert may_be_likeliest(-1.0, (-1.0 + number_image.LEAST_SURE) / 2) == [True, True, True]
 
+
 def test_the_spans_left_unread_never_change_the_cuts(test_set):
     """Digits that touch or overlap, each mark cut as if every span were drawn and each scored in full, by
     the judges and the model: the reader's cuts are the same, though it draws only the spans on a path
@@ -343,7 +342,8 @@ def test_the_spans_left_unread_never_change_the_cuts(test_set):
     images, labels = test_set
     model, judge = use.load_trained_model(SHIPPED, CPU), use.number_judge(CPU)
     left_out = model_spared = 0
-    for picks, gap_kind in [([3, 2, 1, 18], "touching"), ([3, 2, 1, 18], "overlapping"), ([15, 37, 40, 15], "overlapping"),
+    for picks, gap_kind in [([3, 2, 1, 18], "touching"), ([3, 2, 1, 18], "overlapping"),
+                            ([15, 37, 40, 15], "overlapping"),
                             ([3, 31, 3, 37], "overlapping")]:  # a 0 and a 1 one digit to the judge alone (SURE_WEIGHT)
         ink = number_ink([images[i].numpy() for i in picks], np.random.default_rng(0), gap_kind)
         ink_map, marks, strongest, _, _ = number_image.marks_of(Image.fromarray(((1 - ink) * 255).astype(np.uint8)))
