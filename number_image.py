@@ -10,8 +10,7 @@ prepares one digit.
    strokes, a 7 with a bar; a piece much shorter than the line (a 5's bar off to the side, a
    stroke broken by a faint stretch) joins its nearer neighbour;
 4. each mark's strokes are also found at half its own strongest ink, as one digit's are (with_faint_ink):
-   a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own (its
-   faint pieces over one another joined, as in 3: round 31);
+   a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own;
 5. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
    one digit, two small networks that vote (the judges, number_judge.py) give each the probability
    that it is one whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be
@@ -20,8 +19,7 @@ prepares one digit.
    spans that could be cut out are drawn (on_a_path), and the model reads only those that could lie on
    the likeliest cuts (may_be_likeliest): the cuts are the same (round 30).
 
-Each digit's crop, at its own strongest ink as a lone digit's (round 31), then goes through digit_image's own
-steps (strokes evened, 20-pixel box, centred).
+Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 A number small in a large photo (a line under SMALL_LINE pixels of the working copy) is found again in the
 photo's own pixels around it (around_the_line, use.number_marks).
 """
@@ -39,7 +37,6 @@ SPECK = 0.15          # a piece with less ink than this share of the median mark
 TALL = 0.5            # of the tallest mark's height: a mark at least this tall is a digit, not a fleck
 LINE_MARGIN = 0.25    # of the tallest piece's height: how far above and below the line a digit's piece may lie
 PIECE_HEIGHT = 0.6    # of the line's height: a mark shorter than this is part of a digit (a 5's bar)
-FLAT = 4              # a loose piece of faint ink this many times wider than tall is a ruled line's leftover
 POINT = 0.4           # of the tallest mark's height: a decimal point (or comma) is no taller or wider,
 POINT_THICKNESS = 0.8  # and at least this share of the digits' strokes thick (a pen's dot is its width),
 POINT_INK = 0.8        # and its ink at least this share of the strongest: a point is written with the digits' pen
@@ -237,42 +234,20 @@ def faint_ink_taker(owner, pieces, count, marks):
 
 
 def faint_marks(ink, smooth, pieces, owner, height):
-    """Digits wholly fainter than half the number's strongest ink: the loose pieces of faint ink that lie over
-    one another joined, as a mark's pieces are (a pale digit's thin stroke breaks into several, round 31),
-    each group at least PIECE_HEIGHT of the line's `height` tall and centred within the line's rows, at
+    """Digits wholly fainter than half the number's strongest ink: the pieces of faint ink that reach no
+    mark, at least PIECE_HEIGHT of the line's `height` tall and centred within the line's rows, each at
     half its own strongest ink."""
-    rows = np.flatnonzero((owner > 0).any(axis=1))
-    groups = []  # (labels, box): loose pieces over one another, left to right
-    for label, box in sorted(loose_pieces(pieces, owner, rows), key=lambda item: item[1][0] + item[1][2] / 2):
-        if groups and overlap(groups[-1][1], box) >= SAME_DIGIT:
-            groups[-1] = (groups[-1][0] + [label], box_around(groups[-1][1], box))
-        else:
-            groups.append(([label], box))
-    found = []
-    for labels, (x, y, width, group_height) in groups:
-        if group_height >= PIECE_HEIGHT * height and rows[0] <= y + group_height / 2 <= rows[-1]:
-            group = np.isin(pieces, labels)
-            found.append(mark_of(group & (ink > di.INK_LEVEL * smooth[group].max())))
-    return found
-
-
-def loose_pieces(pieces, owner, rows):
-    """(label, box) of each piece of faint ink that may be part of a faint digit: it reaches no mark, lies
-    within the line's `rows`, and is not FLAT (a ruled line's leftovers between the digits are)."""
     reached = set(np.unique(pieces[owner > 0]).tolist())
-    loose = []
-    for label, (row_span, column_span) in enumerate(ndimage.find_objects(pieces), start=1):
-        box = (column_span.start, row_span.start, column_span.stop - column_span.start, row_span.stop - row_span.start)
-        if (label not in reached and row_span.start <= rows[-1] and row_span.stop > rows[0]
-                and box[2] <= FLAT * box[3] and not di.page_edge((row_span, column_span), pieces.shape)):
-            loose.append((label, box))
-    return loose
-
-
-def box_around(a, b):
-    """The box (x, y, width, height) around two boxes."""
-    left, top = min(a[0], b[0]), min(a[1], b[1])
-    return left, top, max(a[0] + a[2], b[0] + b[2]) - left, max(a[1] + a[3], b[1] + b[3]) - top
+    rows = np.flatnonzero((owner > 0).any(axis=1))
+    found = []
+    for label, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is None or label in reached or box[0].stop - box[0].start < PIECE_HEIGHT * height:
+            continue
+        if not rows[0] <= (box[0].start + box[0].stop) / 2 <= rows[-1] or di.page_edge(box, ink.shape):
+            continue
+        piece = pieces == label
+        found.append(mark_of(piece & (ink > di.INK_LEVEL * smooth[piece].max())))
+    return found
 
 
 def marks_of(image, ink=None):
@@ -428,11 +403,9 @@ def likeliest_cuts(parts, scores):
     return sorted(cuts)
 
 
-def digit_picture(ink, mark):
-    """The Picture of one mark: its crop of the ink map at its own strongest ink, as a lone digit's (a pale
-    digit's soft edges are not lost under the number's LINE_LEVEL), through digit_image's steps."""
-    own = ndimage.uniform_filter(ink, size=3)[mark.mask].max()  # as di.strongest_ink finds a digit's
-    return di.digit_from_crop(di.soft_crop(ink, own, mark.mask, faint=True))
+def digit_picture(ink, strongest, mark):
+    """The Picture of one mark: its crop of the ink map, through digit_image's steps."""
+    return di.digit_from_crop(di.soft_crop(ink, strongest, mark.mask, faint=True))
 
 
 def seen_picture(image, digits, width=900, zoom=3):

@@ -236,7 +236,7 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
     pictures = []
     for part in cut:
         try:
-            pictures.append((part, number_image.digit_picture(ink, part)))
+            pictures.append((part, number_image.digit_picture(ink, strongest, part)))
         except digit_image.NoDigitError:  # a part too faint to read
             pass
     if not pictures:

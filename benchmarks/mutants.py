@@ -117,14 +117,6 @@ MUTANTS = [
     ("a span that leads to no cut across the mark is still offered", "number_image.py",
      "    return [(a, b) for a, b in spans if a in ahead and b in behind]",
      "    return [(a, b) for a, b in spans if a in ahead]"),
-    ("a wholly faint digit's pieces are not joined", "number_image.py",
-     "        if groups and overlap(groups[-1][1], box) >= SAME_DIGIT:", "        if False:"),
-    ("a number's digit is cropped at the number's strongest ink, not its own", "number_image.py",
-     "    own = ndimage.uniform_filter(ink, size=3)[mark.mask].max()",
-     "    own = ndimage.uniform_filter(ink, size=3).max()"),
-    ("a ruled line's leftovers are taken for a faint digit's pieces", "number_image.py",
-     "                and box[2] <= FLAT * box[3] and not di.page_edge(",
-     "                and not di.page_edge("),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is

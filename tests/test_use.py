@@ -576,47 +576,6 @@ def test_a_bar_written_apart_above_its_digit_stays_part_of_it(tmp_path, capsys):
     assert marks[-1].box[1] * scale <= 0.1 * 300 + 4  # the 5 begins at its bar
 
 
-@pytest.mark.parametrize("last", [8, 18])  # a 5 and a 3: `7216` and `7218` before round 31
-def test_a_pale_digit_beside_dark_ones_is_found_and_read_at_its_own_ink(test_set, tmp_path, capsys, last):
-    """Test digits whose last is written at 45% of the others' ink: its pieces of faint ink that lie over one
-    another are one digit, though each is shorter than a digit, and it is cropped at its own strongest ink,
-    as a lone digit is, so its palest stretches stay."""
-    picture, number = written_number(test_set, [0, 1, 2, last])
-    ink = 1 - np.asarray(picture, dtype=np.float32) / 255
-    ink[:, 3 * ink.shape[1] // 4:] *= 0.45
-    assert read_drawn_number(ink, tmp_path, capsys) == number
-
-
-def test_a_pale_digit_written_in_three_strokes_is_one_digit(tmp_path, capsys):
-    """2025 whose 5 is in a paler, finer pen lifted between its bar, its stem and its bowl: three faint
-    pieces, none as tall as a digit, joined as one (`202` before round 31)."""
-    from digit_pictures import MOUSE_DIGITS, arc, pen_ink
-
-    size = (1000, 320)
-    dark = pen_ink(drawn_segments([MOUSE_DIGITS[2], MOUSE_DIGITS[0], MOUSE_DIGITS[2]]), size, 26)
-    five = [[(0.42, 0.2), (0.72, 0.2)], [(0.37, 0.25), (0.35, 0.45)], arc(0.49, 0.63, 0.18, 0.17, -110, 150)]
-    pale = 0.4 * pen_ink(drawn_segments([five], first=3), size, 12)
-    assert read_drawn_number(np.maximum(dark, pale), tmp_path, capsys) == "2025"
-
-
-def test_a_photo_of_ruled_paper_gains_no_digits_from_its_lines(test_set, tmp_path, capsys):
-    """Test digits 1 4 9 5 photographed on ruled paper with flecks of dirt below: the lines' leftovers
-    between the digits are faint pieces much wider than tall, not a faint digit's strokes (`0104959` when
-    they were joined as one)."""
-    from digit_pictures import as_photo_file, number_ink, paper_with_ink
-
-    images, labels = test_set
-    rng = np.random.default_rng(2)
-    ink = np.pad(number_ink([images[i].numpy() for i in [5, 6, 7, 8]], rng, "separated"), ((0, 60), (0, 0)))
-    for _ in range(9):
-        y, x, side = int(ink.shape[0] - 10 - rng.integers(0, 40)), int(rng.integers(5, ink.shape[1] - 10)), \
-            int(rng.integers(2, 6))
-        ink[y:y + side, x:x + side] = 1
-    as_photo_file(paper_with_ink(ink, rng, photo=True), rng, blur=0.5).save(tmp_path / "ruled.jpg")
-    assert mnist_99_4.main(["predict", "--number", str(tmp_path / "ruled.jpg")]) == 0
-    assert capsys.readouterr().out.startswith(f"{tmp_path / 'ruled.jpg'}: 1495 (")
-
-
 def test_faint_ink_between_two_digits_goes_to_the_nearer_one(tmp_path, capsys):
     """27 whose 7 is in a drying marker (stem at 60%, bar at 35%) and whose pen dragged faintly from the 2
     to the 7's bar: one piece of faint ink holds both digits, so each of its pixels is the nearer digit's,
