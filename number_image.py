@@ -18,6 +18,8 @@ prepares one digit.
    its edge as one digit, which the model reads as a doubtful 4: SURE_WEIGHT weighs the two). Only
    spans that could be cut out are drawn (on_a_path), and the model reads only those that could lie on
    the likeliest cuts (may_be_likeliest): the cuts are the same (round 30).
+6. each digit is read by the model from its own crop, with JUDGES_SHARE of the judges' reading of the
+   span it was cut as (their first ten classes are the digits, learned from numbers' spans: round 32).
 
 Each digit's crop then goes through digit_image's own steps (strokes evened, 20-pixel box, centred).
 A number small in a large photo (a line under SMALL_LINE pixels of the working copy) is found again in the
@@ -59,6 +61,9 @@ SURE_WEIGHT = 2.0
 # tenth of the probability; a little less, for rounding) and 0: a span that could not lie on the likeliest
 # cuts, whatever the model read there, is not read by it (may_be_likeliest)
 LEAST_SURE = SURE_WEIGHT * (np.log(0.1) - 1e-3)
+# The judges' first ten classes are the digits, learned from the spans of numbers: a digit of a number is
+# read as the model's probabilities with this share of the judges' for the span it was cut as (round 32)
+JUDGES_SHARE = 0.3
 
 
 class NumberError(ValueError):
@@ -389,18 +394,25 @@ def may_be_likeliest(parts, highest, lowest):
 
 
 def likeliest_cuts(parts, scores):
-    """The columns (of the working copy, from the mark's left edge) that cut the mark into the spans most
-    likely each one digit: the path through parts.spans with the highest sum of their scores (SURE_WEIGHT).
-    A mark no path covers is not cut."""
+    """The columns (of the working copy, from the mark's left edge) that cut the mark into its likeliest
+    spans (likeliest_spans)."""
+    return [round(a / parts.scale) for a, _ in likeliest_spans(parts, scores)[1:]]
+
+
+def likeliest_spans(parts, scores):
+    """The spans, left to right, most likely each one digit: the path through parts.spans with the highest
+    sum of their scores (SURE_WEIGHT). A mark no path covers is one span, whole."""
     best = {0: (0.0, None)}  # span end -> (score of the best path there, where its last span starts)
     for (a, b), score in sorted(zip(parts.spans, scores), key=lambda item: item[0][1]):
         if a in best and (b not in best or best[a][0] + score > best[b][0]):
             best[b] = (best[a][0] + score, a)
-    cuts, end = [], parts.width
-    while end in best and best[end][1]:
+    if parts.width not in best:
+        return [(0, parts.width)]
+    spans, end = [], parts.width
+    while end:
+        spans.append((best[end][1], end))
         end = best[end][1]
-        cuts.append(round(end / parts.scale))
-    return sorted(cuts)
+    return spans[::-1]
 
 
 def digit_picture(ink, strongest, mark):

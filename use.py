@@ -195,6 +195,14 @@ def reading_of(picture, logits):
     return Reading(picture.digit, logits.softmax(0), picture.doubt or model_doubt(logits))
 
 
+def number_reading(picture, logits, judged):
+    """The Reading of one digit of a number: the model's probabilities with number_image.JUDGES_SHARE of the
+    judges' for its span (`judged`, ten), unsure where the model's own reading is."""
+    reading = reading_of(picture, logits)
+    share = number_image.JUDGES_SHARE
+    return reading._replace(probabilities=(1 - share) * reading.probabilities + share * judged)
+
+
 class DigitOfNumber(NamedTuple):
     reading: Reading
     box: tuple  # (x, y, width, height) of its ink in the image, in the file's pixels (upright, as EXIF says)
@@ -229,33 +237,40 @@ def number_judge(device, paths=None):
 
 def digits_of_mark(model, judge, ink, strongest, mark, device):
     """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
-    (number_image.py), each part read by the model: (mark, Picture, logits) for each digit."""
+    (number_image.py), each part read by the model: (mark, Picture, logits, the judges' ten probabilities
+    for the digits of its span) for each digit."""
     parts = number_image.possible_parts(ink, strongest, mark)
-    cuts = number_image.likeliest_cuts(parts, span_scores(model, judge, parts, device))
-    cut = number_image.cut_at(mark, cuts) or [mark]
-    pictures = []
-    for part in cut:
+    judged, scores = span_scores(model, judge, parts, device)
+    spans = number_image.likeliest_spans(parts, scores)
+    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, scores))
+    if cut is None:  # a part holds no ink: the mark is read whole
+        cut, spans = [mark], [(0, parts.width)]
+    digits_judged = judged[[parts.spans.index(span) for span in spans], :number_image.NOT_ONE_DIGIT].exp()
+    read = []
+    for part, part_judged in zip(cut, digits_judged / digits_judged.sum(dim=1, keepdim=True)):
         try:
-            pictures.append((part, number_image.digit_picture(ink, strongest, part)))
+            read.append((part, number_image.digit_picture(ink, strongest, part), part_judged))
         except digit_image.NoDigitError:  # a part too faint to read
             pass
-    if not pictures:
+    if not read:
         return []
-    logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p in pictures])), device, logits=True)
-    return [(part, picture, part_logits) for (part, picture), part_logits in zip(pictures, logits)]
+    logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p, _ in read])), device, logits=True)
+    return [(part, picture, part_logits, part_judged)
+            for (part, picture, part_judged), part_logits in zip(read, logits)]
 
 
 def span_scores(model, judge, parts, device):
-    """Each span's score (number_image.SURE_WEIGHT): the judge's log-probability that it is one whole digit,
-    plus a share of the model's for the digit it reads there, read only where it could change the cuts
-    (number_image.LEAST_SURE); elsewhere the least that share can be."""
+    """The judges' log-probabilities for each span, and each span's score (number_image.SURE_WEIGHT): the
+    judges' log-probability that it is one whole digit, plus a share of the model's for the digit it reads
+    there, read only where it could change the cuts (number_image.LEAST_SURE); elsewhere the least that
+    share can be."""
     spans = torch.from_numpy(parts.pictures)
     judged = predict_batches(judge, spans, device)
     one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
     sure = torch.full_like(one_digit, number_image.LEAST_SURE)
     may_win = torch.tensor(number_image.may_be_likeliest(parts, one_digit.tolist(), (sure + one_digit).tolist()))
     sure[may_win] = number_image.SURE_WEIGHT * predict_batches(model, spans[may_win], device).max(dim=1).values
-    return (one_digit + sure).tolist()
+    return judged, (one_digit + sure).tolist()
 
 
 def number_marks(source, ink, max_pixels):
@@ -289,12 +304,12 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     points_at = [point.box[0] + point.box[2] / 2 for point in points]  # their middles, in the working copy
     digits = []
     for mark in marks:
-        for part, picture, logits in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
+        for part, picture, logits, judged in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
             x, y, width, height = (v * scale for v in part.box)
             box = (round(left + x), round(top + y), round(width), round(height))
             after_point = any(digits and digits[-1].box[0] + digits[-1].box[2] / 2 < left + at * scale < left + x
                               for at in points_at)
-            digits.append(DigitOfNumber(reading_of(picture, logits), box, after_point))
+            digits.append(DigitOfNumber(number_reading(picture, logits, judged), box, after_point))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits
