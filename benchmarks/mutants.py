@@ -117,6 +117,8 @@ MUTANTS = [
     ("a span that leads to no cut across the mark is still offered", "number_image.py",
      "    return [(a, b) for a, b in spans if a in ahead and b in behind]",
      "    return [(a, b) for a, b in spans if a in ahead]"),
+    ("a number's digit is read by the model alone, the judges' reading of it left out", "number_image.py",
+     "JUDGES_SHARE = 0.3", "JUDGES_SHARE = 0.0"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is

@@ -302,8 +302,33 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     likely = np.log([0.2, 0.9, 0.9, 0.95, 0.1])
     assert number_image.likeliest_cuts(parts, likely) == [8]  # column 15 of the fine grid, 7.5 of the mark
     assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == []
+    assert number_image.likeliest_spans(parts, likely) == [(0, 15), (15, 30)]
     # No path across the mark: it stays whole.
     assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
+    assert number_image.likeliest_spans(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == [(0, 30)]
+
+
+def test_a_digit_of_a_number_is_read_with_the_judges_share_and_the_models_doubt():
+    """The model leans to 7 over 2 (55% to 45%) where the judges, who learned digits from numbers' spans,
+    are sure of a 2: the digit reads 2, its probabilities still sum to one, and whether it is unsure is
+    the model's to say (a best guess under half of the model's probability is, whatever the judges read)."""
+    import digit_image
+    import number_image
+
+    picture = digit_image.Picture(np.zeros((28, 28), dtype=np.uint8), "")
+    leaning = torch.full((10,), -20.0)
+    leaning[7], leaning[2] = np.log(0.55), np.log(0.45)
+    leaning += 10  # the same probabilities, with the evidence (logsumexp) of a digit the model knows
+    judges = torch.zeros(10)
+    judges[2] = 1.0
+    reading = use.number_reading(picture, leaning, judges)
+    assert int(reading.probabilities.argmax()) == 2
+    share = number_image.JUDGES_SHARE
+    assert reading.probabilities[2] == pytest.approx((1 - share) * 0.45 + share, abs=1e-4)
+    assert float(reading.probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert not reading.unsure
+    doubtful = torch.full((10,), 10.0)  # the model: ten digits alike
+    assert use.number_reading(picture, doubtful, judges).unsure
 
 
 def test_only_spans_on_a_path_across_the_mark_are_offered():
