@@ -235,23 +235,24 @@ def number_judge(device, paths=None):
     return judges[0] if len(judges) == 1 else Vote(judges).eval()
 
 
-def digits_of_mark(model, judge, ink, strongest, mark, device):
-    """`mark` cut where the judge (and the model) find its spans likeliest each to be one digit
+def digits_of_marks(model, judge, ink, strongest, marks, device):
+    """Each mark cut where the judges (and the model) find its spans likeliest each to be one digit
     (number_image.py), each part read by the model: (mark, Picture, logits, the judges' ten probabilities
-    for the digits of its span) for each digit."""
-    parts = number_image.possible_parts(ink, strongest, mark)
-    judged, scores = span_scores(model, judge, parts, device)
-    spans = number_image.likeliest_spans(parts, scores)
-    cut = number_image.cut_at(mark, number_image.likeliest_cuts(parts, scores))
-    if cut is None:  # a part holds no ink: the mark is read whole
-        cut, spans = [mark], [(0, parts.width)]
-    digits_judged = judged[[parts.spans.index(span) for span in spans], :number_image.NOT_ONE_DIGIT].exp()
+    for the digits of its span) for each digit, left to right. Each network reads every mark's pictures in
+    one call, not a call a mark: for batches this small a call's own cost is most of its time."""
+    parts = [number_image.possible_parts(ink, strongest, mark) for mark in marks]
     read = []
-    for part, part_judged in zip(cut, digits_judged / digits_judged.sum(dim=1, keepdim=True)):
-        try:
-            read.append((part, number_image.digit_picture(ink, strongest, part), part_judged))
-        except digit_image.NoDigitError:  # a part too faint to read
-            pass
+    for mark, mark_parts, (judged, scores) in zip(marks, parts, span_scores(model, judge, parts, device)):
+        spans = number_image.likeliest_spans(mark_parts, scores)
+        cut = number_image.cut_at(mark, number_image.likeliest_cuts(mark_parts, scores))
+        if cut is None:  # a part holds no ink: the mark is read whole
+            cut, spans = [mark], [(0, mark_parts.width)]
+        digits_judged = judged[[mark_parts.spans.index(span) for span in spans], :number_image.NOT_ONE_DIGIT].exp()
+        for part, part_judged in zip(cut, digits_judged / digits_judged.sum(dim=1, keepdim=True)):
+            try:
+                read.append((part, number_image.digit_picture(ink, strongest, part), part_judged))
+            except digit_image.NoDigitError:  # a part too faint to read
+                pass
     if not read:
         return []
     logits = predict_batches(model, torch.from_numpy(np.stack([p.digit for _, p, _ in read])), device, logits=True)
@@ -260,17 +261,22 @@ def digits_of_mark(model, judge, ink, strongest, mark, device):
 
 
 def span_scores(model, judge, parts, device):
-    """The judges' log-probabilities for each span, and each span's score (number_image.SURE_WEIGHT): the
-    judges' log-probability that it is one whole digit, plus a share of the model's for the digit it reads
-    there, read only where it could change the cuts (number_image.LEAST_SURE); elsewhere the least that
-    share can be."""
-    spans = torch.from_numpy(parts.pictures)
-    judged = predict_batches(judge, spans, device)
+    """For each mark's Parts: the judges' log-probabilities for each span, and each span's score
+    (number_image.SURE_WEIGHT): the judges' log-probability that it is one whole digit, plus a share of the
+    model's for the digit it reads there, read only where it could change the cuts
+    (number_image.LEAST_SURE); elsewhere the least that share can be."""
+    pictures = torch.from_numpy(np.concatenate([mark_parts.pictures for mark_parts in parts]))
+    ends = np.cumsum([len(mark_parts.spans) for mark_parts in parts])
+    marks_spans = [slice(end - len(mark_parts.spans), end) for mark_parts, end in zip(parts, ends)]
+    judged = predict_batches(judge, pictures, device)
     one_digit = torch.log1p(-judged[:, number_image.NOT_ONE_DIGIT].exp().clamp(max=1 - 1e-6))
     sure = torch.full_like(one_digit, number_image.LEAST_SURE)
-    may_win = torch.tensor(number_image.may_be_likeliest(parts, one_digit.tolist(), (sure + one_digit).tolist()))
-    sure[may_win] = number_image.SURE_WEIGHT * predict_batches(model, spans[may_win], device).max(dim=1).values
-    return judged, (one_digit + sure).tolist()
+    may_win = torch.tensor([win for mark_parts, spans in zip(parts, marks_spans) for win in
+                            number_image.may_be_likeliest(mark_parts, one_digit[spans].tolist(),
+                                                          (sure + one_digit)[spans].tolist())])
+    sure[may_win] = number_image.SURE_WEIGHT * predict_batches(model, pictures[may_win], device).max(dim=1).values
+    scores = one_digit + sure
+    return [(judged[spans], scores[spans].tolist()) for spans in marks_spans]
 
 
 def number_marks(source, ink, max_pixels):
@@ -303,13 +309,12 @@ def read_number(model, source, device, ink=None, max_pixels=digit_image.MAX_PIXE
     ink_strength, marks, strongest, scale, points, (left, top) = number_marks(source, ink, max_pixels)
     points_at = [point.box[0] + point.box[2] / 2 for point in points]  # their middles, in the working copy
     digits = []
-    for mark in marks:
-        for part, picture, logits, judged in digits_of_mark(model, judge, ink_strength, strongest, mark, device):
-            x, y, width, height = (v * scale for v in part.box)
-            box = (round(left + x), round(top + y), round(width), round(height))
-            after_point = any(digits and digits[-1].box[0] + digits[-1].box[2] / 2 < left + at * scale < left + x
-                              for at in points_at)
-            digits.append(DigitOfNumber(number_reading(picture, logits, judged), box, after_point))
+    for part, picture, logits, judged in digits_of_marks(model, judge, ink_strength, strongest, marks, device):
+        x, y, width, height = (v * scale for v in part.box)
+        box = (round(left + x), round(top + y), round(width), round(height))
+        after_point = any(digits and digits[-1].box[0] + digits[-1].box[2] / 2 < left + at * scale < left + x
+                          for at in points_at)
+        digits.append(DigitOfNumber(number_reading(picture, logits, judged), box, after_point))
     if not digits:
         raise digit_image.NoDigitError(digit_image.NO_INK)
     return digits

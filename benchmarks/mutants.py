@@ -95,7 +95,7 @@ MUTANTS = [
      "        return ink_height(strokes[:, a:b]) >= shortest",
      "        return True or ink_height(strokes[:, a:b]) >= shortest"),
     ("the model's doubt is left out of a span's score", "use.py",
-     "    return judged, (one_digit + sure).tolist()", "    return judged, one_digit.tolist()"),
+     "    scores = one_digit + sure", "    scores = one_digit"),
     ("a digit finer than the rest keeps only the strokes at the number's level", "number_image.py",
      "        grown.append(mark_of(mark.mask | (reach & (ink > own_level))))", "        grown.append(mark)"),
     ("a digit wholly paler than the rest is lost", "number_image.py",

@@ -379,7 +379,7 @@ def test_the_spans_left_unread_never_change_the_cuts(test_set):
             one_digit = torch.log1p(-not_one.clamp(max=1 - 1e-6))
             in_full = one_digit + number_image.SURE_WEIGHT * use.predict_batches(model, pictures, CPU).max(dim=1).values
             parts = number_image.possible_parts(ink_map, strongest, mark)
-            _, scores = use.span_scores(model, judge, parts, CPU)
+            (_, scores), = use.span_scores(model, judge, [parts], CPU)
             assert number_image.likeliest_cuts(parts, scores) == number_image.likeliest_cuts(every, in_full.tolist())
             full_score = dict(zip(every.spans, in_full.tolist()))
             left_out += len(every.spans) - len(parts.spans)
