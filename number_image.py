@@ -396,7 +396,13 @@ def may_be_likeliest(parts, highest, lowest):
 def likeliest_cuts(parts, scores):
     """The columns (of the working copy, from the mark's left edge) that cut the mark into its likeliest
     spans (likeliest_spans)."""
-    return [round(a / parts.scale) for a, _ in likeliest_spans(parts, scores)[1:]]
+    return columns_between(parts, likeliest_spans(parts, scores))
+
+
+def columns_between(parts, spans):
+    """The columns (of the working copy, from the mark's left edge) where these spans of parts, left to
+    right, meet."""
+    return [round(a / parts.scale) for a, _ in spans[1:]]
 
 
 def likeliest_spans(parts, scores):

@@ -244,7 +244,7 @@ def digits_of_marks(model, judge, ink, strongest, marks, device):
     read = []
     for mark, mark_parts, (judged, scores) in zip(marks, parts, span_scores(model, judge, parts, device)):
         spans = number_image.likeliest_spans(mark_parts, scores)
-        cut = number_image.cut_at(mark, number_image.likeliest_cuts(mark_parts, scores))
+        cut = number_image.cut_at(mark, number_image.columns_between(mark_parts, spans))
         if cut is None:  # a part holds no ink: the mark is read whole
             cut, spans = [mark], [(0, mark_parts.width)]
         digits_judged = judged[[mark_parts.spans.index(span) for span in spans], :number_image.NOT_ONE_DIGIT].exp()
