@@ -45,17 +45,34 @@ KINDS = [("separated", (4, 4), None), ("touching", (4, 4), None), ("overlapping"
          ("overlapping", (2, 8), None), ("separated", (4, 4), BLOCKY)]
 
 
+def picture_bytes(image, photo):
+    """The file a user would give: a phone photo as JPEG, anything else as PNG."""
+    if photo:
+        return as_jpeg(image.convert("RGB"), quality=85).getvalue()
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def kind_numbers(images, labels, count, seed, k):
+    """The first `count` numbers of KINDS[k] for `seed`, as (image, the number): the same for every reader."""
+    kind, lengths, look = KINDS[k]
+    return number_set(images, labels, count, seed * 100 + k, kind, lengths, photo=look == PHOTOS,
+                      smooth=look != BLOCKY)
+
+
+def kind_name(k):
+    kind, lengths, look = KINDS[k]
+    return f"{kind}, {lengths[0]}{'' if lengths[0] == lengths[1] else f'-{lengths[1]}'} digits" + \
+        (f", {look}" if look else "")
+
+
 def read_all(model, judge, numbers, photo):
     """(what was read, seconds, the file's bytes, the digits read) for each (image, number); what was read
     is "error: ..." and the digits None where the reader refused the picture."""
     results = []
     for image, _ in numbers:
-        if photo:
-            raw = as_jpeg(image.convert("RGB"), quality=85).getvalue()
-        else:
-            buffer = io.BytesIO()
-            image.save(buffer, "PNG")
-            raw = buffer.getvalue()
+        raw = picture_bytes(image, photo)
         started = time.perf_counter()
         try:
             digits = use.read_number(model, io.BytesIO(raw), torch.device("cpu"), judge=judge)
@@ -128,12 +145,10 @@ def main():
     judge = use.number_judge(torch.device("cpu"), args.judge)
     judge_names = ",".join(Path(path).name for path in (args.judge.split(",") if args.judge else use.JUDGES))
     rows, failures, readings = [], [], []
-    for k, (kind, lengths, look) in enumerate(KINDS):
-        numbers = number_set(images, labels, args.count, args.seed * 100 + k, kind, lengths,
-                             photo=look == PHOTOS, smooth=look != BLOCKY)
+    for k, (_, _, look) in enumerate(KINDS):
+        numbers = kind_numbers(images, labels, args.count, args.seed, k)
         results = read_all(model, judge, numbers, look == PHOTOS)
-        name = f"{kind}, {lengths[0]}{'' if lengths[0] == lengths[1] else f'-{lengths[1]}'} digits" + \
-            (f", {look}" if look else "")
+        name = kind_name(k)
         rows.append(row(name, numbers, results))
         print(rows[-1], flush=True)
         readings += [f"{name}\t{truth}\t{read}" for (_, truth), (read, *_) in zip(numbers, results)]

@@ -268,6 +268,29 @@ def test_step_profile_times_the_programs_step_and_each_batchnorm(mnist_dir):
 
 
 @pytest.mark.slow
+def test_number_speed_reads_the_same_pictures_with_each_commit_in_turn(tmp_path, mnist_dir):
+    worktrees = subprocess.run(["git", "worktree", "list"], capture_output=True, text=True).stdout
+    result = subprocess.run([sys.executable, "benchmarks/number_speed.py", "HEAD", "HEAD", "--kinds", "photos",
+                             "--count", "3", "--turns", "2", "--data-dir", mnist_dir, "--out",
+                             str(tmp_path / "speed.md")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
+    # each turn reads with each commit given, here one reader against itself (a clone may hold no other commit)
+    assert re.findall(r"^turn (\d), (\w+): photos [\d.]+ ms$", result.stdout, re.MULTILINE) == \
+        [("1", head), ("1", head), ("2", head), ("2", head)]
+    rows = re.findall(rf"^\| photos \| (\d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+                      (tmp_path / "speed.md").read_text(), re.MULTILINE)
+    assert [turn for turn, *_ in rows] == ["1", "2"]
+    for _, first, second, ratio in rows:
+        assert float(ratio) == pytest.approx(float(second) / float(first), abs=0.01)
+    assert subprocess.run(["git", "worktree", "list"], capture_output=True, text=True).stdout == worktrees
+
+    wrong = subprocess.run([sys.executable, "benchmarks/number_speed.py", "HEAD", "no-such-commit"],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and wrong.stderr.strip() == "error: no-such-commit: not a commit of this repository"
+
+
+@pytest.mark.slow
 def test_paired_compares_two_configurations_seed_by_seed_across_tables(tmp_path):
     def table(name, default_runs, rotate_runs):
         """A seeds.py JSON with the default's and --rotate 5's runs, each {seed: accuracy}."""
