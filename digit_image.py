@@ -338,8 +338,8 @@ def even_strokes(mask):
 def fit_in_field(strokes):
     """A fine stroke mask averaged down to MNIST's box (its longer side 20 pixels, soft-edged as MNIST's
     binary scans were), its mass centred in a 28x28 field."""
-    rows, cols = np.flatnonzero(strokes.any(axis=1)), np.flatnonzero(strokes.any(axis=0))
-    strokes = strokes[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # a thinned marker's box shrinks
+    rows, cols = np.nonzero(strokes)
+    strokes = strokes[rows.min():rows.max() + 1, cols.min():cols.max() + 1]  # a thinned marker's box shrinks
     height, width = strokes.shape
     factor = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))

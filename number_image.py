@@ -345,28 +345,21 @@ def possible_parts(ink, strongest, mark, shortest=PIECE_HEIGHT, every_span=False
     bounds = sorted({0, width} | {c for c in [*range(0, width, round(CUT_STEP * unit)), *least_ink]
                                   if edge <= c <= width - edge})
 
-    height = ink_heights(strokes, bounds, bounds)  # [i, j]: of the span from bounds[i] to bounds[j]
-    around = ink_heights(strokes, [max(a - unit // 2, 0) for a in bounds], [min(b + unit // 2, width) for b in bounds])
+    def tall_enough(a, b):
+        return ink_height(strokes[:, a:b]) >= shortest * ink_height(strokes[:, max(a - unit // 2, 0):b + unit // 2])
 
-    def tall_enough(i, j):
-        return height[i, j] >= shortest * around[i, j]
-
-    spans = [(a, b) for i, a in enumerate(bounds) for j, b in enumerate(bounds[i + 1:], i + 1) if height[i, j] and
-             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(i, j))]
+    spans = [(a, b) for i, a in enumerate(bounds) for b in bounds[i + 1:] if strokes[:, a:b].any() and
+             ((a, b) == (0, width) or NARROWEST * unit <= b - a <= WIDEST_PART * unit and tall_enough(a, b))]
     if not every_span:
         spans = on_a_path(spans, width)
     pictures = [di.fit_in_field(strokes[:, a:b]) for a, b in spans]
     return Parts(spans, np.stack(pictures), width, width / mark.box[2])
 
 
-def ink_heights(strokes, starts, ends):
-    """[i, j]: how many rows lie between the top and the bottom of the ink of strokes[:, starts[i]:ends[j]],
-    0 where it holds none. All at once, from each row's running count of ink: a mark has hundreds of spans."""
-    ink_before = np.zeros((strokes.shape[0], strokes.shape[1] + 1), dtype=np.int32)  # [row, c]: in columns < c
-    np.cumsum(strokes, axis=1, out=ink_before[:, 1:])
-    inked = ink_before[:, None, ends] > ink_before[:, starts, None]  # [row, i, j]
-    top, bottom = inked.argmax(axis=0), len(inked) - inked[::-1].argmax(axis=0)
-    return np.where(inked.any(axis=0), bottom - top, 0)
+def ink_height(strokes):
+    """How many rows lie between the top and the bottom of these strokes' ink."""
+    rows = np.flatnonzero(strokes.any(axis=1))
+    return rows[-1] - rows[0] + 1
 
 
 def best_sums(spans, scores, width):

@@ -436,28 +436,6 @@ def test_a_digit_written_flat_is_offered_whole_and_read_as_one_digit(test_set, t
     assert read_number_in(tmp_path / "flat.png", capsys) == str(int(labels[index]))
 
 
-def test_each_spans_ink_height_runs_from_its_top_ink_to_its_bottom_ink():
-    """number_image.ink_heights, all spans at once, against the rows of each span's own columns."""
-    import number_image
-
-    strokes = np.zeros((8, 6), dtype=bool)
-    strokes[1, 0] = strokes[6, 3] = True  # a dot high in column 0, one low in column 3
-    strokes[3:5, 5] = True                # a short stroke in column 5
-    assert number_image.ink_heights(strokes, [0, 1, 4], [1, 4, 6]).tolist() == \
-        [[1, 6, 6],   # strokes[:, 0:1]: row 1 alone; [:, 0:4] and [:, 0:6]: rows 1-6
-         [0, 1, 4],   # [:, 1:1]: no ink; [:, 1:4]: row 6; [:, 1:6]: rows 3-6
-         [0, 0, 2]]   # [:, 4:1] and [:, 4:4]: no ink; [:, 4:6]: rows 3-4
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        strokes = rng.random((12, 30)) < 0.05
-        starts, ends = sorted(rng.choice(30, 5, replace=False)), sorted(rng.choice(31, 5, replace=False))
-        for i, a in enumerate(starts):
-            for j, b in enumerate(ends):
-                rows = np.flatnonzero(strokes[:, a:b].any(axis=1))
-                expected = rows[-1] - rows[0] + 1 if rows.size else 0
-                assert number_image.ink_heights(strokes, starts, ends)[i, j] == expected
-
-
 def drawn_segments(digits, first=0, box=(300, 300), step=200, origin=(50, 0)):
     """Strokes of digits (each a list of strokes in a 0-1 box) as pen segments: each digit in a `box` (width,
     height) of pixels, the k-th (from `first`) `step` pixels right of the one before, the first at `origin`."""
