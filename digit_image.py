@@ -415,7 +415,8 @@ def open_picture(path, max_pixels=MAX_PIXELS, side=WORK_SIDE):
     decoded when it is too large: `max_pixels` bounds the pixels decoded (a JPEG is decoded at a fraction
     of its size, no finer than `side` on its longer side, and that is what counts; side=None decodes it
     whole). The image's info[FILE_PIXELS] is how many of the file's pixels each decoded pixel spans.
-    Raises OSError when the file cannot be read and ValueError when it is not an image or is too large."""
+    Raises OSError when the file cannot be read and ValueError when it is not an image, is damaged or cut
+    short, or is too large."""
     if isinstance(path, (str, os.PathLike)) and os.path.exists(path) and not os.path.isfile(path):
         raise ValueError("not a regular file (a folder, a pipe or a device)")  # a pipe would hang the read
     try:
@@ -440,6 +441,11 @@ def open_picture(path, max_pixels=MAX_PIXELS, side=WORK_SIDE):
         raise ValueError("not an image file that can be read (PNG, JPEG, BMP, ...)") from None
     except SyntaxError as error:  # what Pillow raises for some broken files
         raise ValueError(f"a broken image file ({error})") from None
+    except OSError as error:
+        if error.errno is not None:  # the file itself could not be read: missing, a folder, no permission
+            raise
+        # Pillow's own, for a file that ends early or breaks off ("Truncated File Read")
+        raise ValueError(f"a damaged or cut-short image file ({error})") from None
 
 
 def decoded_finer(path, picture, max_pixels=MAX_PIXELS):

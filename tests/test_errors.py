@@ -173,16 +173,20 @@ def test_predict_reports_each_bad_file_and_still_reads_the_good_ones(tmp_path, m
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 50), 255).save(blank)
     missing = tmp_path / "missing.png"
+    cut_short = tmp_path / "upload.jpg"  # a photo whose upload broke off halfway
+    Image.fromarray(images[0].numpy()).convert("RGB").resize((600, 600)).save(cut_short, "JPEG")
+    cut_short.write_bytes(cut_short.read_bytes()[:cut_short.stat().st_size // 2])
 
-    result = run_cli("predict", str(missing), str(not_image), str(blank), str(good))
+    result = run_cli("predict", str(missing), str(not_image), str(blank), str(cut_short), str(good))
 
     assert result.returncode == 1
     assert result.stdout.strip().startswith(f"{good}: 7 (")
     errors = result.stderr.strip().splitlines()
-    assert "Traceback" not in result.stderr and len(errors) == 3
+    assert "Traceback" not in result.stderr and len(errors) == 4
     assert errors[0].startswith(f"{missing}: error: No such file")
     assert errors[1].startswith(f"{not_image}: error: not an image")
     assert errors[2].startswith(f"{blank}: error: no ink")
+    assert errors[3].startswith(f"{cut_short}: error: a damaged or cut-short image file")
 
 
 def test_evaluate_explains_what_is_wrong_with_a_checkpoint(tmp_path, capsys):

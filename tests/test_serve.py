@@ -187,9 +187,10 @@ def test_a_client_that_trickles_its_request_is_cut_off_and_others_are_still_answ
 @pytest.mark.parametrize("body, status, fragment", [
     (b"this is text, not a picture", 400, "not an image"),
     (png(np.full((280, 280), 255, dtype=np.uint8)), 400, "no ink"),
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 400, ""),  # a PNG cut short
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, 400, "not an image"),  # a PNG's signature, then nothing of it
+    (png(np.full((280, 280), 255, dtype=np.uint8))[:-60], 400, "cut-short"),  # a canvas cut off in its pixels
     (b"x" * (server.MAX_BODY_BYTES + 1), 413, "limit"),
-], ids=["text", "blank canvas", "truncated PNG", "too large"])
+], ids=["text", "blank canvas", "PNG signature alone", "truncated PNG", "too large"])
 def test_bad_requests_get_a_json_reason_and_the_server_goes_on(address, test_digits, body, status, fragment):
     answer_status, answer = post(address, body)
     assert answer_status == status and fragment in answer["error"]
