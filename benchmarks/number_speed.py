@@ -32,8 +32,8 @@ data = read_numbers = torch = None  # this checkout's modules, imported only by 
 def short_name(k):
     """A kind of read_numbers.KINDS as --kinds names it: photos, enlarged, separated, touching-2-8, ..."""
     kind, lengths, look = read_numbers.KINDS[k]
-    PHOTOS, BLOCKY = read_numbers.PHOTOS, read_numbers.BLOCKY
-    return {PHOTOS: "photos", BLOCKY: "enlarged"}.get(look, kind + ("" if lengths == (4, 4) else "-2-8"))
+    looks = {read_numbers.PHOTOS: "photos", read_numbers.BLOCKY: "enlarged"}
+    return looks.get(look, kind + ("" if lengths == (4, 4) else "-2-8"))
 
 
 def read_in_checkout(pictures_file):
@@ -101,8 +101,8 @@ def read_in_turn(commits, pictures_file, turns, workspace):
                     sys.exit(f"error: reading at {commit} failed:\n{reading.stderr.strip()}")
                 seconds = json.loads(reading.stdout.strip().splitlines()[-1])
                 medians[-1].append({kind: 1000 * statistics.median(s) for kind, s in seconds.items()})
-                print(f"turn {turn}, {commit}: " + ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in medians[-1][-1].items()),
-                      flush=True)
+                read = ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in medians[-1][-1].items())
+                print(f"turn {turn}, {commit}: {read}", flush=True)
     finally:
         for checkout in checkouts.values():
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=ROOT)
@@ -110,6 +110,7 @@ def read_in_turn(commits, pictures_file, turns, workspace):
 
 
 def table(commits, kinds, medians):
+    """The Markdown rows: each kind's median ms a turn by commit, and each commit's ratio to the first's."""
     lines = ["| kind | turn | " + " | ".join(f"{c} median ms" for c in commits) +
              "".join(f" | {c} / {commits[0]}" for c in commits[1:]) + " |",
              "|---|---|" + "---|" * (2 * len(commits) - 1)]

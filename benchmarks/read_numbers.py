@@ -37,7 +37,8 @@ import runs  # noqa: E402
 import use  # noqa: E402
 from digit_pictures import as_jpeg, number_set  # noqa: E402
 
-# Read once, 1,000 of each kind, with round 33's reader (2040: round 32's; 2039: round 25's, at 1,000; 2038: round 18's; 2036-2037: 300)
+# Read once, 1,000 of each kind, with round 33's reader (2040: round 32's; 2039: round 25's, at 1,000;
+# 2038: round 18's; 2036-2037: 300)
 HELD_OUT_SEED = 2041
 PHOTOS, BLOCKY = "phone photos", "enlarged pixel by pixel"  # the looks other than a smooth scan
 KINDS = [("separated", (4, 4), None), ("touching", (4, 4), None), ("overlapping", (4, 4), None),
@@ -62,6 +63,7 @@ def kind_numbers(images, labels, count, seed, k):
 
 
 def kind_name(k):
+    """KINDS[k] as the table names it: "separated, 2-8 digits", "separated, 4 digits, phone photos"."""
     kind, lengths, look = KINDS[k]
     return f"{kind}, {lengths[0]}{'' if lengths[0] == lengths[1] else f'-{lengths[1]}'} digits" + \
         (f", {look}" if look else "")
