@@ -400,13 +400,16 @@ def noise_ink(rng, side):
     return (rng.random((side, side)) < 0.05).astype(np.float32)
 
 
+NON_DIGIT_KINDS = ("word", "scribble", "shape", "noise")
+
+
 def non_digit_set(count, seed):
     """`count` pictures that are not one digit: printed words, scribbles, shapes and noise, on white paper or
     a photo's, at 200-2000 px. Returns (image, kind)."""
     rng = np.random.default_rng(seed)
     pictures = []
     for i in range(count):
-        kind = ("word", "scribble", "shape", "noise")[i % 4]
+        kind = NON_DIGIT_KINDS[i % len(NON_DIGIT_KINDS)]
         side = int(rng.integers(200, 2001))
         pen = side * rng.uniform(0.005, 0.05)
         if kind == "word":

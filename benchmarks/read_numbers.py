@@ -15,6 +15,11 @@ shipped judges of spans or --judge's (number_judge.py --out).
 Writes the table to benchmarks/results/read_numbers.md (--out), a figure of the misread numbers, each
 with what was read, to --figure, and what was read of every number to --readings (two readers' files,
 compared with diff, show whether a change reads any number differently).
+
+A second table reads pictures that are not numbers (digit_pictures.non_digit_set: printed words,
+scribbles, shapes and noise, on paper or in a photo) in number mode: a reader should refuse them or say
+it is unsure of a digit, not read them as a number it is sure of. The first table counts the numbers
+with a digit flagged unsure too, so a rule that flags more non-numbers shows what it costs the numbers.
 """
 import argparse
 import io
@@ -35,7 +40,7 @@ import data  # noqa: E402
 import number_image  # noqa: E402
 import runs  # noqa: E402
 import use  # noqa: E402
-from digit_pictures import as_jpeg, number_set  # noqa: E402
+from digit_pictures import NON_DIGIT_KINDS, as_jpeg, non_digit_set, number_set  # noqa: E402
 
 # Read once, 1,000 of each kind, with round 33's reader (2040: round 32's; 2039: round 25's, at 1,000;
 # 2038: round 18's; 2036-2037: 300)
@@ -93,7 +98,28 @@ def row(name, numbers, results):
     wrong_count = sum(len(read) != len(truth) for truth, read in pairs)
     median_ms = 1000 * statistics.median(seconds for _, seconds, *_ in results)
     return (f"| {name} | {len(numbers)} | {right_digits}/{digits} ({100 * right_digits / digits:.1f}%) | "
-            f"**{whole}/{len(numbers)}** ({100 * whole / len(numbers):.0f}%) | {wrong_count} | {median_ms:.0f} |")
+            f"**{whole}/{len(numbers)}** ({100 * whole / len(numbers):.0f}%) | {wrong_count} | "
+            f"{sum(map(has_an_unsure_digit, results))} | {median_ms:.0f} |")
+
+
+def has_an_unsure_digit(result):
+    _, _, _, digits = result
+    return digits is not None and any(digit.reading.unsure for digit in digits)
+
+
+def not_numbers_rows(model, judge, count, seed):
+    """The second table's rows: of `count` pictures that are not numbers, by kind, how many the reader refused,
+    read with a digit unsure, or read as a number sure of every digit (and which, the first few)."""
+    by_kind = {kind: [] for kind in NON_DIGIT_KINDS}
+    for image, kind in non_digit_set(count, seed):
+        by_kind[kind].append(read_all(model, judge, [(image, None)], photo=image.format == "JPEG")[0])
+    rows = []
+    for kind, results in by_kind.items():
+        refused = sum(digits is None for *_, digits in results)
+        unsure = sum(map(has_an_unsure_digit, results))
+        sure = [result[0] for result in results if result[3] is not None and not has_an_unsure_digit(result)]
+        rows.append(f"| {kind} | {len(results)} | {refused} | {unsure} | **{len(sure)}** | {' '.join(sure[:8])} |")
+    return rows
 
 
 def draw_figure(failures, path, most=12):
@@ -132,6 +158,8 @@ def main():
     parser.add_argument("--figure", help="also draw the misread numbers here (PNG)")
     parser.add_argument("--readings", help="also write what was read of every number here, a line each (kind, "
                                            "written, read), to compare two readers number by number")
+    parser.add_argument("--not-numbers", type=int, default=200,
+                        help="pictures that are not numbers, read in number mode (default: 200; 0: none)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="try another value of one of number_image.py's bounds (on the dev seed)")
     args = parser.parse_args()
@@ -156,12 +184,16 @@ def main():
         readings += [f"{name}\t{truth}\t{read}" for (_, truth), (read, *_) in zip(numbers, results)]
         failures += [(raw, truth, read, digits) for (_, truth), (read, _, raw, digits) in zip(numbers, results)
                      if read != truth]
+    not_numbers = not_numbers_rows(model, judge, args.not_numbers, args.seed) if args.not_numbers else []
     command = shlex.join(["python", "benchmarks/read_numbers.py", *sys.argv[1:]])
     table = "\n".join([
         f"`{command}` (seed {args.seed}, {Path(args.checkpoint).name}, judge {judge_names}, commit {commit}, fp32, 2 threads, "
         f"{platform.machine()}, torch {torch.__version__})", "",
-        "| numbers | count | digits right | numbers wholly right | read with a wrong digit count | median ms |",
-        "|---|---|---|---|---|---|", *rows, ""])
+        "| numbers | count | digits right | numbers wholly right | read with a wrong digit count | "
+        "with a digit unsure | median ms |",
+        "|---|---|---|---|---|---|---|", *rows, "",
+        *(["| not numbers | count | refused | a digit unsure | **read as a sure number** | the first read so |",
+           "|---|---|---|---|---|---|", *not_numbers, ""] if not_numbers else [])])
     data.write_atomically(ROOT / args.out, table.encode())
     print(f"\n{table}\nWrote {args.out}")
     if args.readings:
