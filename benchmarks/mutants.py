@@ -119,6 +119,10 @@ MUTANTS = [
      "    return [(a, b) for a, b in spans if a in ahead]"),
     ("a number's digit is read by the model alone, the judges' reading of it left out", "number_image.py",
      "JUDGES_SHARE = 0.3", "JUDGES_SHARE = 0.0"),
+    ("a missing file is called a damaged image", "digit_image.py",
+     "        if error.errno is not None:", "        if False:"),
+    ("a file cut short ends in Pillow's words alone", "digit_image.py",
+     '        raise ValueError(f"a damaged or cut-short image file ({error})") from None', "        raise"),
 ]
 SLOW_BENCHMARKS = "not mouse_drawn_digits_large and not mouse_drawn_eights"
 # The test that each mutant's line is still in the code fails in every mutant's copy (its line is
