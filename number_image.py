@@ -13,7 +13,7 @@ prepares one digit.
    a digit written finer or paler than the rest keeps its faint strokes, or is a mark of its own;
 5. a mark may be digits that touch or overlap: `possible_parts` offers every span of it that might be
    one digit, two small networks that vote (the judges, number_judge.py) give each the probability
-   that it is one whole digit, and `likeliest_cuts` keeps the cuts whose spans are likeliest all to be
+   that it is one whole digit, and `likeliest_spans` keeps the cuts whose spans are likeliest all to be
    (the model alone is sure of a 0's halves as two 1s; a judge alone may be sure of a 4 with a 1 across
    its edge as one digit, which the model reads as a doubtful 4: SURE_WEIGHT weighs the two). Only
    spans that could be cut out are drawn (on_a_path), and the model reads only those that could lie on
@@ -384,19 +384,13 @@ def on_a_path(spans, width):
 
 
 def may_be_likeliest(parts, highest, lowest):
-    """Which of parts.spans may lie on the likeliest path (likeliest_cuts) when each span's score is known
+    """Which of parts.spans may lie on the likeliest path (likeliest_spans) when each span's score is known
     only to lie between `lowest` and `highest`: those on a path whose highest scores sum to at least what
     the best path's lowest scores sum to."""
     ahead, behind = best_sums(parts.spans, highest, parts.width)
     surely = best_sums(parts.spans, lowest, parts.width)[0][parts.width]
     return [ahead.get(a, -np.inf) + high + behind.get(b, -np.inf) >= surely - 1e-6
             for (a, b), high in zip(parts.spans, highest)]
-
-
-def likeliest_cuts(parts, scores):
-    """The columns (of the working copy, from the mark's left edge) that cut the mark into its likeliest
-    spans (likeliest_spans)."""
-    return columns_between(parts, likeliest_spans(parts, scores))
 
 
 def columns_between(parts, spans):

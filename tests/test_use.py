@@ -300,11 +300,11 @@ def test_the_judges_likeliest_cuts_are_the_spans_likeliest_all_to_be_one_digit()
     parts = number_image.Parts(spans=[(0, 30), (0, 15), (15, 30), (0, 10), (10, 30)], pictures=None, width=30,
                                scale=2.0)
     likely = np.log([0.2, 0.9, 0.9, 0.95, 0.1])
-    assert number_image.likeliest_cuts(parts, likely) == [8]  # column 15 of the fine grid, 7.5 of the mark
-    assert number_image.likeliest_cuts(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == []
     assert number_image.likeliest_spans(parts, likely) == [(0, 15), (15, 30)]
+    # they meet at column 15 of the fine grid, 7.5 of the mark
+    assert number_image.columns_between(parts, [(0, 15), (15, 30)]) == [8]
+    assert number_image.likeliest_spans(parts, np.log([0.9, 0.5, 0.5, 0.95, 0.1])) == [(0, 30)]  # no cut
     # No path across the mark: it stays whole.
-    assert number_image.likeliest_cuts(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == []
     assert number_image.likeliest_spans(parts._replace(spans=[(0, 15), (0, 10)]), [0.0, 0.0]) == [(0, 30)]
 
 
@@ -380,7 +380,7 @@ def test_the_spans_left_unread_never_change_the_cuts(test_set):
             in_full = one_digit + number_image.SURE_WEIGHT * use.predict_batches(model, pictures, CPU).max(dim=1).values
             parts = number_image.possible_parts(ink_map, strongest, mark)
             (_, scores), = use.span_scores(model, judge, [parts], CPU)
-            assert number_image.likeliest_cuts(parts, scores) == number_image.likeliest_cuts(every, in_full.tolist())
+            assert number_image.likeliest_spans(parts, scores) == number_image.likeliest_spans(every, in_full.tolist())
             full_score = dict(zip(every.spans, in_full.tolist()))
             left_out += len(every.spans) - len(parts.spans)
             model_spared += sum(abs(score - full_score[span]) > 1e-4 for span, score in zip(parts.spans, scores))
