@@ -13,7 +13,7 @@ Prints and writes (--out) each kind's median ms by commit and turn, and each com
 first commit's within the same turn.
 """
 import argparse
-import importlib
+import io
 import json
 import pickle
 import platform
@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
@@ -39,12 +40,10 @@ def short_name(k):
 def read_in_checkout(pictures_file):
     """Inside a checkout (the working directory): read every picture with its reader; print the seconds of
     each read as JSON, by kind."""
-    import io
-    import time
-
     sys.path.insert(0, str(Path.cwd()))  # this checkout's modules, not the ones beside this script
-    torch = importlib.import_module("torch")
-    use = importlib.import_module("use")
+    import torch
+    import use
+
     torch.set_num_threads(2)
     device = torch.device("cpu")
     model = use.load_trained_model(use.SHIPPED_WEIGHTS, device)
